@@ -1,0 +1,1 @@
+"""Private runtime: the agent process entry point and the supervisor."""

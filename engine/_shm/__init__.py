@@ -1,0 +1,1 @@
+"""Private shared-memory building blocks: segments, rings, mailboxes, status table."""

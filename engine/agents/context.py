@@ -1,0 +1,73 @@
+"""``AgentContext``: what the runtime gives an agent (bus endpoint, config, gauges, events)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.communicator import Communicator
+    from engine.config import SwarmConfig
+
+
+@dataclass
+class AgentContext:
+    """The runtime services available to an agent inside its process.
+
+    Attributes:
+        agent_id: this agent's id.
+        agent_type: this agent's type name.
+        slot: the status-table slot (also its producer index on the bus).
+        incarnation: how many times this agent has been (re)started before.
+        config: the whole swarm configuration.
+        communicator: the agent's bus endpoint.
+        log: a logger named after the agent.
+        duty_cycle: the fraction of time the agent may compute (throttling).
+        priority: the current nice-style priority.
+    """
+
+    agent_id: str
+    agent_type: str
+    slot: int
+    incarnation: int
+    config: "SwarmConfig"
+    communicator: "Communicator"
+    log: logging.Logger
+    duty_cycle: float = 1.0
+    priority: int = 0
+    gauges: dict[str, float] = field(default_factory=dict)
+    tasks_done: int = 0
+    _emit: Callable[..., None] | None = None
+    _stop: Callable[[], None] | None = None
+    _beat: Callable[[], None] | None = None
+
+    def set_gauge(self, name: str, value: float) -> None:
+        """Publish a named number in the agent's status row at the next heartbeat."""
+        if name not in self.gauges and len(self.gauges) >= 8:
+            raise ValueError(f"agent {self.agent_id}: at most 8 gauges; cannot add {name!r}")
+        self.gauges[name] = float(value)
+
+    def task_done(self, count: int = 1) -> None:
+        """Count completed units of work."""
+        self.tasks_done += count
+
+    def emit_event(self, name: str, message: str = "", *, severity: str = "info", **data: Any) -> None:
+        """Send an event to the orchestrator."""
+        if self._emit is None:
+            raise RuntimeError("events can only be emitted inside the swarm runtime")
+        self._emit(name, message, severity, data)
+
+    def request_stop(self) -> None:
+        """Stop this agent cleanly after the current call (exit status 0).
+
+        A ``transient`` or ``temporary`` agent that stops itself is not restarted.
+        """
+        if self._stop is None:
+            raise RuntimeError("request_stop only works inside the swarm runtime")
+        self._stop()
+
+    def heartbeat(self) -> None:
+        """Publish a heartbeat now: call it during long work (e.g. JIT warm-up in on_start)."""
+        if self._beat is not None:
+            self._beat()

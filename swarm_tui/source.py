@@ -1,0 +1,166 @@
+"""What the UI talks to: a *source* with the orchestrator's interface.
+
+The dashboard never names ``engine.Orchestrator``.  It talks to a :class:`SwarmSource`
+-- the live orchestrator (through :class:`LiveSource`, which also owns its start and
+shutdown), a replay of a recorded session, or a fixed-data source for tests and
+screenshots (:mod:`swarm_tui.fixed_source`) -- so the three are interchangeable.
+
+Queries (``get_system_status``, ``agent_details``, ``available_types``) are cheap and
+synchronous; commands are coroutines and raise the engine's errors
+(``MaxAgentsReached``, ``UnknownAgent``...), ``ValueError`` or ``PermissionError``,
+which the app turns into notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+from engine.config import SwarmConfig
+from engine.events import Event
+from engine.model import SwarmSnapshot
+from engine.orchestrator import Orchestrator
+
+log = logging.getLogger("swarm_tui.source")
+
+EventHandler = Callable[[Event], Any]
+
+
+@runtime_checkable
+class SwarmSource(Protocol):
+    """The interface the UI relies on (a subset of ``engine.Orchestrator`` plus a lifecycle).
+
+    Attributes:
+        config: the swarm's configuration (name, max_agents, intervals, thresholds).
+        mode: ``"live"``, ``"replay"`` or ``"sample"``; shown in the header.
+    """
+
+    config: SwarmConfig
+    mode: str
+
+    async def start(self) -> None:
+        """Start producing snapshots (for a live source: start the swarm)."""
+
+    async def stop(self) -> None:
+        """Stop; idempotent.  A live source shuts the swarm down and frees its shared memory."""
+
+    def get_system_status(self) -> SwarmSnapshot:
+        """The swarm now."""
+
+    def add_event_handler(self, event: str, handler: EventHandler) -> None:
+        """Call ``handler(event)`` for each event named ``event`` (``"*"`` = all)."""
+
+    def available_types(self) -> list[str]:
+        """Agent types that ``create_agent`` accepts."""
+
+    def agent_details(self, agent_id: str) -> dict[str, Any]:
+        """Supervisor-side facts: options, restarts, last exit, last traceback..."""
+
+    async def create_agent(self, agent_type: str, id: str | None = None, **kwargs: Any) -> str:
+        """Start an agent; returns its id."""
+
+    async def destroy_agent(self, agent_id: str) -> None:
+        """Stop an agent for good."""
+
+    async def set_priority(self, agent_id: str, priority: int) -> None:
+        """Set the agent's nice value (-20..19)."""
+
+    async def pause_agent(self, agent_id: str) -> None:
+        """Pause the agent's cycles."""
+
+    async def resume_agent(self, agent_id: str) -> None:
+        """Resume a paused agent."""
+
+    async def restart_agent(self, agent_id: str) -> None:
+        """Restart the agent gracefully."""
+
+    async def pin_agent(self, agent_id: str, cpus: Sequence[int]) -> None:
+        """Pin the agent to CPU cores (empty = all)."""
+
+
+class LiveSource:
+    """The live engine: an :class:`engine.Orchestrator` on the app's own event loop.
+
+    ``start()`` starts the swarm, the agents configured in ``swarm.toml`` and, with
+    ``demo``, the demonstration traffic; ``stop()`` shuts everything down so that no
+    process or shared-memory segment is left behind.
+    """
+
+    mode = "live"
+
+    def __init__(self, config: SwarmConfig, *, demo: bool = False, log_level: str | None = None) -> None:
+        self.config = config
+        self.demo = demo
+        self.orchestrator = Orchestrator(config, log_level=log_level)
+        self._started = False
+        self._stopped = False
+
+    @property
+    def running(self) -> bool:
+        """Started and not yet stopped."""
+        return self._started and not self._stopped
+
+    async def start(self) -> None:
+        """Start the swarm, the configured agents and (``demo``) the demo traffic."""
+        if self._started:
+            return
+        self._started = True
+        await self.orchestrator.start()
+        await self.orchestrator.start_configured()
+        if self.demo:
+            from engine.demo import start_demo
+
+            await start_demo(self.orchestrator)
+
+    async def stop(self) -> None:
+        """Shut the swarm down (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.orchestrator.shutdown()
+
+    # --- the orchestrator's interface, delegated ---------------------------------------
+
+    def get_system_status(self) -> SwarmSnapshot:
+        """See :meth:`engine.Orchestrator.get_system_status`."""
+        return self.orchestrator.get_system_status()
+
+    def add_event_handler(self, event: str, handler: EventHandler) -> None:
+        """See :meth:`engine.Orchestrator.add_event_handler`."""
+        self.orchestrator.add_event_handler(event, handler)
+
+    def available_types(self) -> list[str]:
+        """See :meth:`engine.Orchestrator.available_types`."""
+        return self.orchestrator.available_types()
+
+    def agent_details(self, agent_id: str) -> dict[str, Any]:
+        """See :meth:`engine.Orchestrator.agent_details`."""
+        return self.orchestrator.agent_details(agent_id)
+
+    async def create_agent(self, agent_type: str, id: str | None = None, **kwargs: Any) -> str:
+        """See :meth:`engine.Orchestrator.create_agent`."""
+        return await self.orchestrator.create_agent(agent_type, id, **kwargs)
+
+    async def destroy_agent(self, agent_id: str) -> None:
+        """See :meth:`engine.Orchestrator.destroy_agent`."""
+        await self.orchestrator.destroy_agent(agent_id)
+
+    async def set_priority(self, agent_id: str, priority: int) -> None:
+        """See :meth:`engine.Orchestrator.set_priority`."""
+        await self.orchestrator.set_priority(agent_id, priority)
+
+    async def pause_agent(self, agent_id: str) -> None:
+        """See :meth:`engine.Orchestrator.pause_agent`."""
+        await self.orchestrator.pause_agent(agent_id)
+
+    async def resume_agent(self, agent_id: str) -> None:
+        """See :meth:`engine.Orchestrator.resume_agent`."""
+        await self.orchestrator.resume_agent(agent_id)
+
+    async def restart_agent(self, agent_id: str) -> None:
+        """See :meth:`engine.Orchestrator.restart_agent`."""
+        await self.orchestrator.restart_agent(agent_id)
+
+    async def pin_agent(self, agent_id: str, cpus: Sequence[int]) -> None:
+        """See :meth:`engine.Orchestrator.pin_agent`."""
+        await self.orchestrator.pin_agent(agent_id, list(cpus))
