@@ -28,8 +28,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def list_corpus(data_dir: str) -> list[str]:
     """Relative paths ``category/name.csv`` of every series under ``data_dir/data``."""
     root = os.path.join(data_dir, "data")
     if not os.path.isdir(root):
-        raise FileNotFoundError("no data/ folder under %s" % data_dir)
+        raise FileNotFoundError(f"no data/ folder under {data_dir}")
     out = []
     for cat in sorted(os.listdir(root)):
         cdir = os.path.join(root, cat)
@@ -67,7 +68,7 @@ def list_corpus(data_dir: str) -> list[str]:
             continue
         for name in sorted(os.listdir(cdir)):
             if name.endswith(".csv"):
-                out.append("%s/%s" % (cat, name))
+                out.append(f"{cat}/{name}")
     return out
 
 
@@ -88,7 +89,7 @@ def read_series(path: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray
         try:
             tcol, vcol = header.index("timestamp"), header.index("value")
         except ValueError:
-            raise ValueError("%s: expected columns timestamp,value; got %s" % (path, header)) from None
+            raise ValueError(f"{path}: expected columns timestamp,value; got {header}") from None
         stamps, texts = [], []
         for row in reader:
             if not row:
@@ -114,7 +115,7 @@ def write_result(path: str, stamps: Sequence[str], texts: Sequence[str], scores:
 
 def result_path(out_dir: str, rel: str, detector: str) -> str:
     cat, base = rel.split("/", 1)
-    return os.path.join(out_dir, cat, "%s_%s" % (detector, base))
+    return os.path.join(out_dir, cat, f"{detector}_{base}")
 
 
 # ----------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def run_file(task: tuple[str, str, str, str, dict[str, float], str]) -> dict[str
         scores = det.update_many(values, times)
     secs = time.perf_counter() - t0
     if scores.size and not (np.all(scores >= 0.0) and np.all(scores <= 1.0)):
-        raise RuntimeError("%s produced scores outside [0, 1] on %s" % (detector, rel))
+        raise RuntimeError(f"{detector} produced scores outside [0, 1] on {rel}")
     write_result(result_path(out_dir, rel, detector), stamps, texts, scores)
     return {"file": rel, "detector": detector, "rows": int(values.size), "seconds": secs,
             "max_score": float(scores.max()) if scores.size else 0.0,
@@ -177,9 +178,9 @@ def run_benchmark(data_dir: str, out_dir: str, detectors: Iterable[str],
     wall = time.perf_counter() - t_wall
     for d, tot in totals.items():
         tot["points_per_s"] = tot["rows"] / tot["seconds"] if tot["seconds"] > 0 else float("inf")
-        log("%-18s %d files, %d points, detector time %.3f s -> %.0f points/s (one process)"
-            % (d, tot["files"], tot["rows"], tot["seconds"], tot["points_per_s"]))
-    log("wall time %.1f s (jobs=%d, mode=%s)" % (wall, jobs, mode))
+        log(f"{d:<18} {tot['files']} files, {tot['rows']} points, detector time "
+            f"{tot['seconds']:.3f} s -> {tot['points_per_s']:.0f} points/s (one process)")
+    log(f"wall time {wall:.1f} s (jobs={jobs}, mode={mode})")
     return totals
 
 
@@ -191,8 +192,8 @@ def _collect(results: Iterable[dict[str, Any]], totals: dict[str, dict[str, Any]
         t["seconds"] += r["seconds"]
         t["files"] += 1
         rate = r["rows"] / r["seconds"] if r["seconds"] > 0 else float("inf")
-        log("[%3d/%d] %-18s %-58s %6d rows %10.0f pts/s  max %.3f"
-            % (k, ntasks, r["detector"], r["file"], r["rows"], rate, r["max_score"]))
+        log(f"[{k:3d}/{ntasks}] {r['detector']:<18} {r['file']:<58} {r['rows']:6d} rows "
+            f"{rate:10.0f} pts/s  max {r['max_score']:.3f}")
 
 
 # ----------------------------------------------------------------------------
@@ -204,21 +205,21 @@ def find_scorer(data_dir: str, scorer: str | None = None) -> str:
     path = scorer or os.path.join(data_dir, os.pardir, os.pardir, "tools", "nab_score.py")
     path = os.path.normpath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError("NAB scorer not found at %s (use --scorer PATH)" % path)
+        raise FileNotFoundError(f"NAB scorer not found at {path} (use --scorer PATH)")
     return path
 
 
 def score(data_dir: str, out_dir: str, detector: str, scorer: str,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the scorer on ``out_dir`` for ``detector``; return its JSON result."""
-    jpath = os.path.join(out_dir, "%s_scores.json" % detector)
+    jpath = os.path.join(out_dir, f"{detector}_scores.json")
     cmd = [sys.executable, scorer, "--data", data_dir, "--results", out_dir,
            "--detector", detector, "--json", jpath]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError("scorer failed (%d): %s" % (proc.returncode, proc.stderr.strip()))
+        raise RuntimeError(f"scorer failed ({proc.returncode}): {proc.stderr.strip()}")
     for line in proc.stdout.splitlines():
-        log("  %s | %s" % (detector, line))
+        log(f"  {detector} | {line}")
     with open(jpath) as fh:
         return json.load(fh)
 
@@ -229,7 +230,7 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, float]]:
         key, _, val = item.partition("=")
         det, _, name = key.partition(".")
         if not (det and name and val):
-            raise SystemExit("--param expects DETECTOR.NAME=VALUE, got %r" % item)
+            raise SystemExit(f"--param expects DETECTOR.NAME=VALUE, got {item!r}")
         out.setdefault(det, {})[name] = float(val)
     return out
 
@@ -238,9 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.nab", description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="NAB folder (with data/, labels/, config/)")
     ap.add_argument("--out", required=True, help="results folder to write (NAB layout)")
-    ap.add_argument("--detector", default=",".join(["sentinel", "windowed_gaussian"]),
-                    help="detector name(s), comma separated; available: %s"
-                    % ", ".join(available_detectors()))
+    ap.add_argument("--detector", default="sentinel,windowed_gaussian",
+                    help="detector name(s), comma separated; available: {}".format(", ".join(available_detectors())))
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (files in parallel)")
     ap.add_argument("--mode", choices=("batch", "point"), default="batch",
                     help="batch: update_many per file; point: update() per value")
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dets = [d.strip() for d in args.detector.split(",") if d.strip()]
     for d in dets:
         if d not in available_detectors():
-            ap.error("unknown detector %r; available: %s" % (d, ", ".join(available_detectors())))
+            ap.error("unknown detector {!r}; available: {}".format(d, ", ".join(available_detectors())))
     params = _parse_params(args.param)
     scorer = find_scorer(args.data, args.scorer) if args.score else None
     totals = run_benchmark(args.data, args.out, dets, params=params, jobs=max(1, args.jobs),
@@ -265,11 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary["detectors"][d] = {"points_per_s": totals[d]["points_per_s"],
                                        **{p: res[p]["normalized"] for p in PROFILES}}
         print()
-        print("%-22s %9s %9s %9s %12s" % ("detector", "standard", "low_FP", "low_FN", "points/s"))
+        print(f"{'detector':<22} {'standard':>9} {'low_FP':>9} {'low_FN':>9} {'points/s':>12}")
         for d, s in summary["detectors"].items():
-            print("%-22s %9.2f %9.2f %9.2f %12.0f" % (d, s["standard"], s["reward_low_FP_rate"],
-                                                      s["reward_low_FN_rate"], s["points_per_s"]))
-        print("published (standard): " + ", ".join("%s %.1f" % kv for kv in REFERENCE_STANDARD.items()))
+            print(f"{d:<22} {s['standard']:9.2f} {s['reward_low_FP_rate']:9.2f} "
+                  f"{s['reward_low_FN_rate']:9.2f} {s['points_per_s']:12.0f}")
+        print("published (standard): " + ", ".join("{} {:.1f}".format(*kv) for kv in REFERENCE_STANDARD.items()))
         with open(os.path.join(args.out, "summary.json"), "w") as fh:
             json.dump(summary, fh, indent=2, sort_keys=True)
     return 0

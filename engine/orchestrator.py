@@ -26,8 +26,6 @@ import os
 import time
 from typing import Any, Callable
 
-import psutil
-
 from engine import events as ev
 from engine._runtime import protocol
 from engine._runtime.inbox import InboxPump
@@ -37,9 +35,9 @@ from engine._runtime.supervisor import Child, ChildSpec, Supervisor
 from engine._shm import segments
 from engine._shm.directory import Directory, DirectoryEntry
 from engine._shm.status_table import StatusTable
-from engine.agents.registry import BUILTIN_AGENTS, load_agent_class
+from engine.agents.registry import BUILTIN_AGENTS, builtin_types, load_agent_class
 from engine.channels import Lane
-from engine.communicator import ORCHESTRATOR_ID, Communicator, Message, decode_message
+from engine.communicator import ORCHESTRATOR_ID, Communicator, Message
 from engine.config import SwarmConfig, default_config
 from engine.errors import (
     AgentNotRunning,
@@ -53,11 +51,17 @@ from engine.errors import (
     UnknownAgentType,
 )
 from engine.events import Event, EventDispatcher, Severity
-from engine.model import AgentInfo, BusInfo, MachineInfo, SwarmSnapshot
-from engine.bus_meter import BusMeter, totals_of
-from engine.scaling import ScalingDecision, ScalingPolicy, ThresholdScaling
+from engine.model import SwarmSnapshot
+from engine._runtime.snapshots import SnapshotBuilder
+from engine._runtime.control_loops import ControlLoops
+from engine._runtime.guard import Guard
+from engine._runtime.reports import ReportRouter
+from engine.dispatch import JoinShortestQueue, RoundRobin, TaskDispatcher, TaskResult
+from engine.scaling import ScalingPolicy, ThresholdScaling
 
 log = logging.getLogger("engine.orchestrator")
+
+ACTIONS = ("throttle", "pause", "resume", "restart", "priority", "pin", "destroy", "create")
 
 #: Modules the forkserver imports once, so that every agent starts with them loaded.
 PRELOAD = ["engine._runtime.agent_process", "engine.agents.echo", "numpy"]
@@ -92,18 +96,18 @@ class Orchestrator:
         self._slots: dict[int, Child] = {}
         self._communicator: Communicator | None = None
         self._pump: InboxPump | None = None
-        self._pending_replies: dict[int, asyncio.Future[Message]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._start_time = time.monotonic()
         self._events_total = 0
         self._alerts_total = 0
-        self._alert_armed = {"cpu": True, "memory": True}
-        self._prev_cpu: dict[str, tuple[float, float, int]] = {}
         self._last_snapshot: SwarmSnapshot | None = None
-        self._message_handlers: list[Callable[[Message], None]] = []
         self._id_counters: dict[str, int] = {}
-        self._bus_meter = BusMeter()
-        psutil.cpu_percent(percpu=True)  # prime the non-blocking sampler
+        self._snapshots: SnapshotBuilder | None = None
+        self._status_handlers: list[Callable[[SwarmSnapshot], None]] = []
+        self._guard = Guard()
+        self._reports = ReportRouter(self)
+        self._loops = ControlLoops(self)
+        self.dispatcher = TaskDispatcher(self._dispatch_request, self._dispatch_candidates,
+                                         JoinShortestQueue() if self.config.load_balancing else RoundRobin())
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class Orchestrator:
         slots = cfg.max_agents + 1
         try:
             self._table = StatusTable.create(f"{self._prefix}-status", slots)
+            self._snapshots = SnapshotBuilder(self._table)
             self._directory = Directory.create(f"{self._prefix}-dir", slots)
             self._mailboxes[0] = Mailbox.create(
                 mailbox_name(self._prefix, 0, 0), producers=slots, lane_bytes=cfg.channel_size
@@ -147,19 +152,18 @@ class Orchestrator:
             await loop.run_in_executor(None, _ensure_forkserver)
             self._supervisor = Supervisor(
                 config=cfg.supervisor, mp_context=ctx, table=self._table,
-                make_launch=self._make_launch, emit=self._emit, drain_reports=self._drain_inbox,
+                make_launch=self._make_launch, emit=self.emit, drain_reports=self._drain_inbox,
             )  # fmt: skip
             self._supervisor.send_control = self._send_control_to
-            self._pump = InboxPump(self._mailboxes[0].receiver(), self._handle_report, loop)
+            self._pump = InboxPump(self._mailboxes[0].receiver(), self._reports.handle, loop)
             self._pump.start()
         except BaseException:
             await self._release()
             raise
         self._started = True
         self._start_time = time.monotonic()
-        self._tasks.append(asyncio.ensure_future(self._heartbeat_loop()))
-        self._tasks.append(asyncio.ensure_future(self._monitor_loop()))
-        self._emit(Event(ev.SWARM_STARTED, time.time(), Severity.INFO, None,
+        self._loops.start()
+        self.emit(Event(ev.SWARM_STARTED, time.time(), Severity.INFO, None,
                          f"swarm {cfg.name!r} started (max {cfg.max_agents} agents)"))
         if self.start_configured_agents:
             await self.start_configured()
@@ -175,9 +179,13 @@ class Orchestrator:
     def _agent_sections(self) -> list[tuple[str, Any]]:
         cfg = self.config
         out: list[tuple[str, Any]] = []
+        available = self.available_types()
         for name, section in cfg.agents.items():
-            if name in self.available_types():
+            if name in available:
                 out.append((name, section))
+            elif section.count:
+                log.warning("agent type %r is configured (count %d) but not available in this build",
+                            name, section.count)
         out.extend(cfg.custom_agents.items())
         return out
 
@@ -186,24 +194,16 @@ class Orchestrator:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self._loops.stop()
         try:
             if self._supervisor is not None:
                 await self._supervisor.shutdown()
         finally:
             if self._pump is not None:
                 self._drain_inbox()
-            for fut in self._pending_replies.values():
-                if not fut.done():
-                    fut.cancel()
+            self._reports.cancel_pending()
             if self._started:
-                self._emit(Event(ev.SWARM_STOPPED, time.time(), Severity.INFO, None, "swarm stopped"))
+                self.emit(Event(ev.SWARM_STOPPED, time.time(), Severity.INFO, None, "swarm stopped"))
             await self._release()
 
     async def _release(self) -> None:
@@ -242,7 +242,7 @@ class Orchestrator:
 
     def available_types(self) -> list[str]:
         """Agent types that can be created: built-in plus configured custom ones."""
-        return sorted({*BUILTIN_AGENTS, *self.config.custom_agents})
+        return sorted({*builtin_types(), *self.config.custom_agents})
 
     def _resolve_type(self, agent_type: str) -> tuple[str, dict[str, Any], Any]:
         """(import path, default options, config section or None) for ``agent_type``."""
@@ -250,7 +250,7 @@ class Orchestrator:
         if agent_type in cfg.custom_agents:
             section = cfg.custom_agents[agent_type]
             return section.import_path, section.option_kwargs(), section
-        if agent_type in BUILTIN_AGENTS:
+        if agent_type in builtin_types():
             section = cfg.agents.get(agent_type)
             options: dict[str, Any] = {}
             if section is not None:
@@ -264,11 +264,13 @@ class Orchestrator:
 
     # --- the public API ---------------------------------------------------------------
 
-    async def create_agent(self, agent_type: str, id: str | None = None, **kwargs: Any) -> str:
+    async def create_agent(self, agent_type: str, id: str | None = None, *, actor: str = "api",
+                           **kwargs: Any) -> str:
         """Start a new agent of ``agent_type``; returns its id.
 
         Keyword arguments become the agent's options (overriding configured ones);
-        ``priority`` and ``restart`` are taken by the supervisor.
+        ``priority``, ``restart`` and ``cycle_interval`` are taken by the supervisor.
+        ``actor`` names who asked (for the audit log: "api", "ui", an agent id...).
 
         Raises:
             UnknownAgentType: the type is neither built in nor configured.
@@ -276,6 +278,17 @@ class Orchestrator:
             MaxAgentsReached: ``max_agents`` agents exist already.
         """
         self._check_running()
+        assert self._supervisor is not None and self._directory is not None
+        self._guard.authorize(actor, "create", agent_type)
+        try:
+            agent_id = await self._create_agent(agent_type, id, kwargs)
+        except (SwarmError, ValueError) as exc:
+            self._guard.audit(actor, "create", id or agent_type, "error", agent_type=agent_type, error=str(exc))
+            raise
+        self._guard.audit(actor, "create", agent_id, "ok", agent_type=agent_type)
+        return agent_id
+
+    async def _create_agent(self, agent_type: str, id: str | None, kwargs: dict[str, Any]) -> str:
         assert self._supervisor is not None and self._directory is not None
         import_path, options, section = self._resolve_type(agent_type)
         load_agent_class(import_path) if agent_type in self.config.custom_agents else None
@@ -318,7 +331,7 @@ class Orchestrator:
         except BaseException:
             self._forget(child)
             raise
-        self._emit(Event(ev.AGENT_CREATED, time.time(), Severity.INFO, agent_id,
+        self.emit(Event(ev.AGENT_CREATED, time.time(), Severity.INFO, agent_id,
                          f"created {agent_type} agent {agent_id} (pid {child.pid})",
                          {"agent_type": agent_type, "pid": child.pid, "slot": slot}))
         return agent_id
@@ -347,7 +360,7 @@ class Orchestrator:
             raise UnknownAgent(f"no agent with id {agent_id!r}")
         return child
 
-    async def destroy_agent(self, agent_id: str) -> None:
+    async def destroy_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Stop an agent for good and release its slot and mailbox.
 
         Raises:
@@ -355,9 +368,11 @@ class Orchestrator:
         """
         child = self._child(agent_id)
         assert self._supervisor is not None
+        self._guard.authorize(actor, "destroy", agent_id)
         await self._supervisor.stop(child)
         self._forget(child)
-        self._emit(Event(ev.AGENT_DESTROYED, time.time(), Severity.INFO, agent_id,
+        self._guard.audit(actor, "destroy", agent_id, "ok", exit=child.last_exit)
+        self.emit(Event(ev.AGENT_DESTROYED, time.time(), Severity.INFO, agent_id,
                          f"destroyed {child.spec.agent_type} agent {agent_id}",
                          {"agent_type": child.spec.agent_type, "exit": child.last_exit}))
 
@@ -373,9 +388,11 @@ class Orchestrator:
             _close_quietly(mailbox)
         self._table.clear(child.slot)
         self._slots.pop(child.slot, None)
-        self._prev_cpu.pop(child.agent_id, None)
+        if self._snapshots is not None:
+            self._snapshots.forget(child.agent_id)
+        self._reports.forget_agent(child.agent_id)
 
-    async def set_priority(self, agent_id: str, priority: int) -> None:
+    async def set_priority(self, agent_id: str, priority: int, *, actor: str = "api") -> None:
         """Set an agent's nice value (-20 = most CPU .. 19 = least) and scheduling weight.
 
         Raises:
@@ -385,6 +402,7 @@ class Orchestrator:
         if not isinstance(priority, int) or isinstance(priority, bool) or not -20 <= priority <= 19:
             raise ValueError(f"priority must be an integer from -20 (highest) to 19 (lowest), got {priority!r}")
         child = self._child(agent_id)
+        self._guard.authorize(actor, "priority", agent_id)
         if child.pid and child.alive:
             try:
                 os.setpriority(os.PRIO_PROCESS, child.pid, priority)
@@ -398,34 +416,49 @@ class Orchestrator:
         old = child.priority
         child.priority = priority
         self._send_control_to(child, "priority", priority)
-        self._emit(Event(ev.PRIORITY_CHANGED, time.time(), Severity.INFO, agent_id,
+        self._guard.audit(actor, "priority", agent_id, "ok", old=old, new=priority)
+        self.emit(Event(ev.PRIORITY_CHANGED, time.time(), Severity.INFO, agent_id,
                          f"{agent_id} priority {old} -> {priority}", {"old": old, "new": priority}))
 
-    async def pause_agent(self, agent_id: str) -> None:
-        """Stop running the agent's cycles (it still answers control commands)."""
+    async def pause_agent(self, agent_id: str, *, actor: str = "api") -> None:
+        """Stop running the agent's cycles and handling data (control commands still work)."""
         child = self._child(agent_id)
+        self._guard.authorize(actor, "pause", agent_id)
         child.paused = True
+        self._guard.audit(actor, "pause", agent_id, "ok")
         self._send_control_to(child, "pause")
-        self._emit(Event(ev.AGENT_PAUSED, time.time(), Severity.INFO, agent_id, f"{agent_id} paused"))
+        self.emit(Event(ev.AGENT_PAUSED, time.time(), Severity.INFO, agent_id, f"{agent_id} paused"))
 
-    async def resume_agent(self, agent_id: str) -> None:
+    async def resume_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Resume a paused agent."""
         child = self._child(agent_id)
+        self._guard.authorize(actor, "resume", agent_id)
         child.paused = False
+        self._guard.audit(actor, "resume", agent_id, "ok")
         self._send_control_to(child, "resume")
-        self._emit(Event(ev.AGENT_RESUMED, time.time(), Severity.INFO, agent_id, f"{agent_id} resumed"))
+        self.emit(Event(ev.AGENT_RESUMED, time.time(), Severity.INFO, agent_id, f"{agent_id} resumed"))
 
-    async def throttle_agent(self, agent_id: str, duty_cycle: float) -> None:
+    async def throttle_agent(self, agent_id: str, duty_cycle: float, *, actor: str = "api") -> None:
         """Let the agent compute only ``duty_cycle`` (0.01..1) of the time."""
         if not 0.01 <= duty_cycle <= 1.0:
             raise ValueError(f"duty cycle must be within 0.01..1, got {duty_cycle}")
         child = self._child(agent_id)
+        self._guard.authorize(actor, "throttle", agent_id)
+        old = child.duty_cycle
         child.duty_cycle = duty_cycle
+        if abs(old - duty_cycle) > 1e-9:
+            self._guard.audit(actor, "throttle", agent_id, "ok", old=old, new=duty_cycle)
         self._send_control_to(child, "throttle", duty_cycle)
 
-    async def pin_agent(self, agent_id: str, cpus: list[int] | tuple[int, ...]) -> None:
-        """Pin the agent's process to the given CPU cores (empty = all cores)."""
+    async def pin_agent(self, agent_id: str, cpus: list[int] | tuple[int, ...], *,
+                        actor: str = "api") -> None:
+        """Pin the agent's process to the given CPU cores (empty = all cores).
+
+        Raises:
+            ValueError: a core this process may not use.
+        """
         child = self._child(agent_id)
+        self._guard.authorize(actor, "pin", agent_id)
         allowed = sorted(os.sched_getaffinity(0))
         chosen = tuple(sorted(set(cpus))) or tuple(allowed)
         bad = [c for c in chosen if c not in allowed]
@@ -437,23 +470,29 @@ class Orchestrator:
                 os.sched_setaffinity(child.pid, chosen)
             except ProcessLookupError:
                 pass
+        self._guard.audit(actor, "pin", agent_id, "ok", cpus=list(chosen))
 
-    async def restart_agent(self, agent_id: str) -> None:
+    async def restart_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Stop the agent gracefully and start it again (not counted as a crash)."""
         child = self._child(agent_id)
         assert self._supervisor is not None
+        self._guard.authorize(actor, "restart", agent_id)
+        self._guard.audit(actor, "restart", agent_id, "ok")
         await self._supervisor.stop(child, restarting=True)
         if agent_id not in self._supervisor.children:
             return
         child.incarnation += 1
         child.restarts += 1
         self._supervisor.start(child)
-        self._emit(Event(ev.AGENT_RESTARTED, time.time(), Severity.INFO, agent_id,
+        self.emit(Event(ev.AGENT_RESTARTED, time.time(), Severity.INFO, agent_id,
                          f"{agent_id} restarted on request", {"reason": "requested", "restarts": child.restarts}))
 
-    async def inject_hang(self, agent_id: str) -> None:
+    async def inject_hang(self, agent_id: str, *, actor: str = "api") -> None:
         """Fault injection: make the agent stop heartbeating (the supervisor will kill it)."""
-        self._send_control_to(self._child(agent_id), "hang")
+        child = self._child(agent_id)
+        self._guard.authorize(actor, "hang", agent_id)
+        self._send_control_to(child, "hang")
+        self._guard.audit(actor, "hang", agent_id, "ok")
 
     async def wait_ready(self, agent_id: str, timeout: float = 30.0) -> None:
         """Wait until the agent has started and is serving.
@@ -491,7 +530,81 @@ class Orchestrator:
 
     def add_message_handler(self, handler: Callable[[Message], None]) -> None:
         """Call ``handler(message)`` for each non-reply message sent to ``"orchestrator"``."""
-        self._message_handlers.append(handler)
+        self._reports.message_handlers.append(handler)
+
+    def add_status_handler(self, handler: Callable[[SwarmSnapshot], None]) -> None:
+        """Call ``handler(snapshot)`` with the snapshot taken each ``monitoring_interval``."""
+        self._status_handlers.append(handler)
+
+    def add_audit_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``sink(record)`` for every action that changes the swarm (and every denial).
+
+        A record has ``time``, ``actor``, ``action``, ``target``, ``outcome`` and details.
+        """
+        self._guard.audit_sinks.append(sink)
+
+    def add_authorizer(self, check: Callable[[str, str, str], None]) -> None:
+        """Install ``check(actor, action, target)``; it raises ``AccessDenied`` to refuse."""
+        self._guard.authorizers.append(check)
+
+    async def submit_task(self, kind: str, payload: Any = None, *, agent_type: str = "compute",
+                          features: dict[str, float] | None = None,
+                          timeout: float | None = None) -> TaskResult:
+        """Run a task on an agent of ``agent_type`` chosen by the dispatch policy.
+
+        The task is a request with message type ``kind``; the agent's reply is the result.
+
+        Raises:
+            NoAgentAvailable: no running agent of that type.
+            RequestTimeout: the chosen agent did not answer in time.
+        """
+        self._check_running()
+        return await self.dispatcher.submit(kind, payload, agent_type=agent_type,
+                                            features=features, timeout=timeout)
+
+    def set_dispatch_policy(self, policy: Any) -> None:
+        """Replace the policy that chooses an agent for each task."""
+        self.dispatcher.policy = policy
+
+    async def _dispatch_request(self, agent_id: str, kind: str, payload: Any, timeout: float | None) -> Any:
+        reply = await self.communicator.request(agent_id, kind, payload, timeout=timeout)
+        return reply.payload
+
+    def _dispatch_candidates(self, agent_type: str) -> list[str]:
+        if self._supervisor is None:
+            return []
+        return [c.agent_id for c in self._supervisor.ordered()
+                if c.spec.agent_type == agent_type and c.alive and c.ready.is_set()
+                and not c.paused and c.state not in ("failed", "stopping", "restarting")]
+
+    async def perform_action(self, action: str, agent_id: str, value: Any = None, *,
+                             actor: str = "api") -> None:
+        """Run a named action: throttle, pause, resume, restart, priority, pin, destroy, create.
+
+        Used for actions that agents request over the bus (``BaseAgent.request_action``)
+        and by front ends that prefer one entry point.
+
+        Raises:
+            ValueError: an unknown action or a bad value.
+        """
+        if action == "throttle":
+            await self.throttle_agent(agent_id, float(value), actor=actor)
+        elif action == "pause":
+            await self.pause_agent(agent_id, actor=actor)
+        elif action == "resume":
+            await self.resume_agent(agent_id, actor=actor)
+        elif action == "restart":
+            await self.restart_agent(agent_id, actor=actor)
+        elif action == "priority":
+            await self.set_priority(agent_id, int(value), actor=actor)
+        elif action == "pin":
+            await self.pin_agent(agent_id, list(value or ()), actor=actor)
+        elif action == "destroy":
+            await self.destroy_agent(agent_id, actor=actor)
+        elif action == "create":
+            await self.create_agent(str(value), id=agent_id or None, actor=actor)
+        else:
+            raise ValueError(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
 
     def agent_ids(self) -> list[str]:
         """Ids of every agent, in start order."""
@@ -546,48 +659,10 @@ class Orchestrator:
         if self._pump is not None:
             self._pump.drain()
 
-    def _handle_report(self, frame: Any) -> None:
-        kind = frame.msg_type
-        child = self._slots.get(frame.sender)
-        if kind == Kind.REPLY:
-            msg = decode_message(frame)
-            fut = self._pending_replies.pop(frame.correlation_id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-            return
-        if kind == Kind.DATA:
-            msg = decode_message(frame)
-            for handler in self._message_handlers:
-                handler(msg)
-            return
-        if child is None:
-            log.debug("report kind %s from unknown slot %s ignored", kind, frame.sender)
-            return
-        if kind == Kind.STARTED:
-            report = protocol.decode_started(frame.payload)
-            if report.incarnation == child.incarnation:
-                child.ready.set()
-                child.state = "paused" if child.paused else "running"
-                child.last_error = ""
-                child.last_traceback = ""
-        elif kind == Kind.CRASH:
-            crash = protocol.decode_crash(frame.payload)
-            child.last_error = crash.error
-            child.last_traceback = crash.traceback
-        elif kind == Kind.CHECKPOINT:
-            child.checkpoint = bytes(frame.payload)
-        elif kind == Kind.EVENT:
-            report = protocol.decode_event(frame.payload)
-            try:
-                severity = Severity(report.severity)
-            except ValueError:
-                severity = Severity.INFO
-            self._emit(Event(report.name, time.time(), severity, child.agent_id, report.message, dict(report.data)))
-
     def _wait_reply(self, msg_id: int, timeout: float) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Message] = loop.create_future()
-        self._pending_replies[msg_id] = fut
+        self._reports.pending_replies[msg_id] = fut
 
         async def waiter() -> Message:
             try:
@@ -595,11 +670,29 @@ class Orchestrator:
             except asyncio.TimeoutError:
                 raise RequestTimeout(f"no reply to request {msg_id:#x} within {timeout:g} s") from None
             finally:
-                self._pending_replies.pop(msg_id, None)
+                self._reports.pending_replies.pop(msg_id, None)
 
         return waiter()
 
-    def _emit(self, event: Event) -> None:
+    def child_in_slot(self, slot: int) -> Child | None:
+        """The supervisor record of the agent in ``slot`` (internal use)."""
+        return self._slots.get(slot)
+
+    def check_heartbeats(self) -> None:
+        """Kill agents whose heartbeat is too old (called by the control loop)."""
+        if self._supervisor is not None:
+            self._supervisor.check_heartbeats()
+
+    def notify_status(self, snapshot: SwarmSnapshot) -> None:
+        """Hand a snapshot to every status handler (called by the control loop)."""
+        for handler in list(self._status_handlers):
+            try:
+                handler(snapshot)
+            except Exception:
+                log.exception("status handler %r failed", handler)
+
+    def emit(self, event: Event) -> None:
+        """Count, log and dispatch an event to the handlers (internal use)."""
         self._events_total += 1
         if event.severity in (Severity.ERROR, Severity.CRITICAL) or event.name == ev.PERFORMANCE_ALERT:
             self._alerts_total += 1
@@ -612,134 +705,35 @@ class Orchestrator:
                 extra={"event": event.name, "agent_id": event.agent_id})
         self.events.emit(event)
 
-    # --- control loops -------------------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.config.supervisor.heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            assert self._supervisor is not None
-            self._supervisor.check_heartbeats()
-
-    async def _monitor_loop(self) -> None:
-        cfg = self.config
-        last_scale = time.monotonic()
-        while True:
-            await asyncio.sleep(cfg.monitoring_interval)
-            snapshot = self.get_system_status()
-            self._check_alerts(snapshot)
-            if cfg.auto_scaling and time.monotonic() - last_scale >= cfg.optimization_interval:
-                last_scale = time.monotonic()
-                await self._apply_scaling(self.scaling_policy.decide(snapshot))
-
-    async def _apply_scaling(self, decision: ScalingDecision | None) -> None:
-        if decision is None or decision.delta == 0:
-            return
-        created: list[str] = []
-        removed: list[str] = []
-        try:
-            if decision.delta > 0:
-                for _ in range(decision.delta):
-                    created.append(await self.create_agent(decision.agent_type))
-            else:
-                victims = [a for a in reversed(self.agent_ids())
-                           if self._child(a).spec.agent_type == decision.agent_type][: -decision.delta]
-                for agent_id in victims:
-                    await self.destroy_agent(agent_id)
-                    removed.append(agent_id)
-        except SwarmError as exc:
-            log.warning("scaling %s by %+d stopped: %s", decision.agent_type, decision.delta, exc)
-        if created or removed:
-            self._emit(Event(ev.SCALED, time.time(), Severity.INFO, None,
-                             f"scaled {decision.agent_type} by {len(created) - len(removed):+d}: {decision.reason}",
-                             {"agent_type": decision.agent_type, "created": created, "removed": removed,
-                              "reason": decision.reason}))
-
-    def _check_alerts(self, snapshot: SwarmSnapshot) -> None:
-        th = self.config.performance_thresholds
-        for key, value, limit in (
-            ("cpu", snapshot.machine.cpu_percent, th.cpu_critical),
-            ("memory", snapshot.machine.memory_percent, th.memory_critical),
-        ):
-            if value >= limit and self._alert_armed[key]:
-                self._alert_armed[key] = False
-                self._emit(Event(ev.PERFORMANCE_ALERT, time.time(), Severity.WARNING, None,
-                                 f"machine {key} at {value:.1f}% (critical {limit:g}%)",
-                                 {"metric": key, "value": value, "limit": limit}))
-            elif value < limit - 5.0:  # hysteresis: re-arm only once well below
-                self._alert_armed[key] = True
-
     # --- snapshots -----------------------------------------------------------------------------------
 
     def get_system_status(self) -> SwarmSnapshot:
         """An immutable snapshot of every agent, the bus and the machine."""
         self._check_running()
-        assert self._supervisor is not None and self._table is not None
-        now = time.monotonic()
-        now_ns = time.monotonic_ns()
-        agents = []
-        for child in self._supervisor.ordered():
-            row = self._table.read(child.slot)
-            current = row.pid == child.pid and row.agent_id == child.agent_id
-            cpu_pct, tasks_rate = 0.0, 0.0
-            prev = self._prev_cpu.get(child.agent_id)
-            if current and prev is not None and prev[2] == row.pid and now > prev[0]:
-                dt = now - prev[0]
-                cpu_pct = max(0.0, (row.cpu_time_s - prev[1]) / dt * 100.0)
-                tasks_rate = max(0.0, (row.tasks_done - prev[3]) / dt) if len(prev) > 3 else 0.0
-            if current:
-                self._prev_cpu[child.agent_id] = (now, row.cpu_time_s, row.pid, row.tasks_done)  # type: ignore[assignment]
-            state = child.state
-            if current and child.alive and state not in ("stopping", "restarting"):
-                state = row.state.label if row.state.label not in ("empty", "stopped") else state
-            agents.append(AgentInfo(
-                id=child.agent_id, type=child.spec.agent_type, slot=child.slot,
-                pid=child.pid if child.alive else 0, state=state, priority=child.priority,
-                restarts=child.restarts, cpu_percent=round(cpu_pct, 2),
-                rss_bytes=row.rss_bytes if current else 0,
-                tasks_done=row.tasks_done if current else 0, tasks_per_s=round(tasks_rate, 3),
-                messages_in=row.msgs_in if current else 0,
-                messages_out=row.msgs_out if current else 0,
-                errors=row.errors if current else 0,
-                heartbeat_age_s=round(row.heartbeat_age_s(now_ns), 3) if current else float("inf"),
-                uptime_s=round(now - child.started_at, 3) if child.alive else 0.0,
-                duty_cycle=child.duty_cycle, latency_p50_us=row.latency_p50_us,
-                latency_p99_us=row.latency_p99_us, last_error=child.last_error,
-                affinity=child.affinity, gauges=dict(row.gauges) if current else {},
-            ))  # fmt: skip
-        snapshot = SwarmSnapshot(
+        assert self._supervisor is not None and self._snapshots is not None
+        snapshot = self._snapshots.build(
             name=self.config.name,
-            time=time.time(),
-            uptime_s=round(now - self._start_time, 3),
-            agents=tuple(agents),
-            bus=self._bus_info(),
-            machine=_machine_info(),
+            children=self._supervisor.ordered(),
+            started_at=self._start_time,
+            mailboxes=self._mailboxes.values(),
             events_total=self._events_total,
             alerts_total=self._alerts_total,
             max_agents=self.config.max_agents,
+            extra=self._extra(),
         )
         self._last_snapshot = snapshot
         return snapshot
 
-    def _bus_info(self) -> BusInfo:
-        return self._bus_meter.update(totals_of(self._mailboxes.values()))
-
-
-def _machine_info() -> MachineInfo:
-    per_cpu = tuple(psutil.cpu_percent(percpu=True))
-    vm = psutil.virtual_memory()
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = (0.0, 0.0, 0.0)
-    return MachineInfo(
-        cpu_percent=round(sum(per_cpu) / len(per_cpu), 2) if per_cpu else 0.0,
-        per_cpu_percent=per_cpu,
-        memory_percent=vm.percent,
-        memory_used_bytes=vm.total - vm.available,
-        memory_total_bytes=vm.total,
-        load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
-    )
+    def _extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {topic: dict(by_agent) for topic, by_agent in self._reports.published.items()}
+        stats = self.dispatcher.stats
+        if stats.submitted:
+            extra["dispatch"] = {
+                "policy": self.dispatcher.policy.name, "submitted": stats.submitted,
+                "completed": stats.completed, "failed": stats.failed,
+                "per_agent": dict(stats.per_agent),
+            }  # fmt: skip
+        return extra
 
 
 def _ensure_forkserver() -> None:

@@ -118,6 +118,18 @@ class BaseAgent:
         """Send an event to the orchestrator (it reaches every event handler and the UI)."""
         self.context.emit_event(name, message, severity=severity, **data)
 
+    def publish(self, topic: str, value: Any) -> None:
+        """Publish a value under ``topic``; the latest one per agent appears in
+        ``get_system_status().extra[topic][agent_id]`` (and so in the UI and JSON output)."""
+        self.context.publish(topic, value)
+
+    def request_action(self, action: str, agent_id: str, value: Any = None, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Ask the orchestrator to act on an agent (``throttle``, ``pause``, ``resume``,
+        ``restart``, ``priority``, ``pin``, ``destroy``, ``create``); returns
+        ``{"ok": True}`` or ``{"ok": False, "error": ...}``.  The action is audited with
+        this agent as the actor and subject to the configured access rules."""
+        return self.context.request_action(action, agent_id, value, timeout=timeout)
+
     @property
     def duty_cycle(self) -> float:
         """The fraction of time this agent may compute (set by throttling)."""

@@ -71,3 +71,17 @@ class AgentContext:
         """Publish a heartbeat now: call it during long work (e.g. JIT warm-up in on_start)."""
         if self._beat is not None:
             self._beat()
+
+    def publish(self, topic: str, value: Any) -> None:
+        """Send ``value`` to the orchestrator under ``topic`` (latest value wins)."""
+        self.communicator.send_message(
+            recipient_id="orchestrator", message_type=f"publish:{topic}", payload=value, priority="low"
+        )
+
+    def request_action(self, action: str, agent_id: str, value: Any = None, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Ask the orchestrator to act on an agent and wait for the outcome."""
+        reply = self.communicator.request_sync(
+            "orchestrator", "swarm_action", {"action": action, "agent_id": agent_id, "value": value},
+            priority="high", timeout=timeout,
+        )
+        return dict(reply.payload) if isinstance(reply.payload, dict) else {"ok": False, "error": "bad reply"}

@@ -7,6 +7,7 @@ that type starts (the forkserver preloads the modules, so that costs nothing lat
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from typing import TYPE_CHECKING
 
@@ -17,14 +18,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BUILTIN_AGENTS: dict[str, str] = {
     "echo": "engine.agents.echo:EchoAgent",
+    "compute": "engine.agents.compute:ComputeAgent",
+    "resource": "engine.agents.resource:ResourceAgent",
+    "thermal": "engine.agents.thermal:ThermalAgent",
+    "optimization": "engine.agents.optimization:OptimizationAgent",
+    "fault_tolerance": "engine.agents.fault_tolerance:FaultToleranceAgent",
+    "learning": "engine.agents.learning:LearningAgent",
 }
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
 def builtin_types() -> list[str]:
-    """Names of the built-in agent types."""
-    return sorted(BUILTIN_AGENTS)
+    """Names of the built-in agent types whose module is installed."""
+    return sorted(name for name, path in BUILTIN_AGENTS.items() if _module_exists(path.split(":")[0]))
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def load_agent_class(import_path: str) -> "type[BaseAgent]":

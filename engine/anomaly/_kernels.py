@@ -80,7 +80,7 @@ def wg_run(params, fs, ist, buf, values, out):  # pragma: no cover - jitted
 
 
 # --------------------------------------------------------------------------
-# Sentinel: contextual novelty + anomaly likelihood + alarm hold-off
+# Sentinel: contextual surprise channels + calibrated likelihood + hold-off
 # --------------------------------------------------------------------------
 # params layout
 P_LEVELS = 0       # quantisation levels across the running range (B)
@@ -101,7 +101,7 @@ P_CALDAYS = 14     # distinct days a bucket needs before it is used
 P_CALFLOOR = 15    # floor of a bucket's std, as a fraction of the running range
 P_PRIORN = 16      # weight (in points) of the Gaussian prior in the calibration
 P_CALIB = 17       # forgetting horizon (points) of the calibration histogram
-P_LEVEL = 18       # horizon (points) of the level channel's mean/var; 0 = off
+P_CHMASK = 18      # bit c set = channel c scored (1 sequence, 2 rarity, 4 calendar)
 P_N = 19
 
 ZBINS = 64         # histogram of the stream's own z statistics, bins of _ZSTEP
@@ -109,9 +109,8 @@ _ZSTEP = 0.2
 
 # channels: 0 = sequence surprise (orders 1..K), 1 = value rarity (order 0),
 #           2 = calendar surprise (value vs. the profile of its hour-of-day
-#               and weekday/weekend bucket), 3 = level surprise (value vs. a
-#               slow exponentially weighted mean/std of the series)
-NCH = 4
+#               and weekday/weekend bucket)
+NCH = 3
 
 # float state
 F_LO = 0
@@ -120,10 +119,7 @@ F_LEVEL = 2        # level of the alarm that armed the hold-off
 F_SCORE = 3        # last score before hold-off
 F_ZN = 4           # current weight scale of the z histogram (starts at 1)
 F_WHY = 5          # statistic with the largest z: 2*channel + (0 short, 1 slow)
-F_LMEAN = 6        # level channel: EW mean of the values
-F_LVAR = 7         # level channel: EW variance of the values
-F_LN = 8           # level channel: values seen
-F_CH = 9           # per channel c at F_CH + 9c: raw, then (average, mean, var)
+F_CH = 6           # per channel c at F_CH + 9c: raw, then (average, mean, var)
 #                    of the short window (+1..+3) and of the slow average
 #                    (+4..+6), raw samples seen (+7), statistics samples (+8)
 F_STRIDE = 9
@@ -133,7 +129,7 @@ F_N = F_CH + F_STRIDE * NCH
 I_N = 0        # finite points seen
 I_NSTAT = 1    # samples folded into the long-run statistics
 I_QUIET = 2    # remaining hold-off points (likelihood channels)
-I_SPARE = 3    # unused
+I_SPARE = 3    # reserved
 I_QHI = 4      # remaining hold-off of above-range alarms
 I_QLO = 5      # remaining hold-off of below-range alarms
 I_N_ = 6
@@ -234,7 +230,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
     cal_floor = params[P_CALFLOOR]
     prior_n = params[P_PRIORN]
     calib = params[P_CALIB]
-    lvl_alpha = 1.0 / params[P_LEVEL] if params[P_LEVEL] > 0.0 else 0.0
+    chmask = int(params[P_CHMASK])
     mask = np.uint64(keys.shape[0] - 1)
     has_times = times.shape[0] == values.shape[0]
     raw = np.zeros(NCH)
@@ -274,38 +270,13 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
             sym = int((x - lo) / (hi - lo) * levels)
             if sym >= levels:
                 sym = levels - 1
-            if sym < 0:
-                sym = 0
+            sym = max(sym, 0)
         usym = np.uint64(sym)
 
         # ---- raw channels: surprise = 1 - P(symbol | context) --------------
         h = _SEED
         raw[1] = _surprise(keys, counts, mask, h, usym)      # value rarity
         active[1] = True
-        active[3] = False
-        if lvl_alpha > 0.0:
-            ln = fs[F_LN] + 1.0
-            fs[F_LN] = ln
-            if ln >= 3.0:
-                std = math.sqrt(fs[F_LVAR]) if fs[F_LVAR] > 0.0 else 0.0
-                floor = (hi - lo) * cal_floor
-                if std < floor:
-                    std = floor
-                if std > 0.0:
-                    raw[3] = 1.0 - math.erfc(abs(x - fs[F_LMEAN]) / std / _SQRT2)
-                else:
-                    raw[3] = 0.0 if x == fs[F_LMEAN] else 1.0
-                active[3] = True
-            al = 1.0 / ln
-            if al < lvl_alpha:
-                al = lvl_alpha
-            if ln == 1.0:
-                fs[F_LMEAN] = x
-                fs[F_LVAR] = 0.0
-            else:
-                d = x - fs[F_LMEAN]
-                fs[F_LMEAN] += al * d
-                fs[F_LVAR] = (1.0 - al) * (fs[F_LVAR] + al * d * d)
         acc = 0.0
         for k in range(orders):
             if k < n:
@@ -329,8 +300,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
             if cal[bucket, 3] >= cal_days:
                 std = math.sqrt(cal[bucket, 1]) if cal[bucket, 1] > 0.0 else 0.0
                 floor = (hi - lo) * cal_floor
-                if std < floor:
-                    std = floor
+                std = max(std, floor)
                 if std > 0.0:
                     z = abs(x - cal[bucket, 0]) / std
                     raw[2] = 1.0 - math.erfc(z / _SQRT2)
@@ -341,8 +311,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
             nb = cal[bucket, 2] + 1.0
             cal[bucket, 2] = nb
             ab = 1.0 / nb
-            if ab < cal_alpha:
-                ab = cal_alpha
+            ab = max(ab, cal_alpha)
             d = x - cal[bucket, 0]
             if nb == 1.0:
                 cal[bucket, 0] = x
@@ -370,7 +339,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
         fs[F_WHY] = -1.0
         for c in range(NCH):
             base = F_CH + F_STRIDE * c
-            if not active[c]:
+            if not active[c] or not (chmask >> c) & 1:
                 continue
             r = raw[c]
             fs[base] = r
@@ -388,8 +357,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
                 continue
             m = fs[base + 8]
             a = 1.0 / (m + 1.0)
-            if a < alpha_min:
-                a = alpha_min
+            a = max(a, alpha_min)
             fs[base + 8] = m + 1.0
             for off in range(1, 5, 3):
                 if (off == 4 and beta == 0.0) or (off == 1 and not use_short):
@@ -397,12 +365,10 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
                 avg = fs[base + off]
                 if m >= minstat:
                     mean = fs[base + off + 1]
-                    if mean < mean_floor:
-                        mean = mean_floor
+                    mean = max(mean, mean_floor)
                     var = fs[base + off + 2]
                     std = math.sqrt(var) if var > 0.0 else 0.0
-                    if std < std_floor:
-                        std = std_floor
+                    std = max(std, std_floor)
                     z = (avg - mean) / std
                     nscored += 1
                     if z > best:
@@ -434,8 +400,7 @@ def sentinel_run(params, fs, ist, hist, ring, keys, counts, cal, zh, values, tim
             exceed /= fs[F_ZN]           # histogram holds counts * scale
             q = nscored * 0.5 * math.erfc(best / _SQRT2)
             tail = (exceed + prior_n * q) / prior_n
-            if tail > 1.0:
-                tail = 1.0
+            tail = min(tail, 1.0)
             score = _log_score(1.0 - tail)
             # count this point with weight `scale`; the scale grows by
             # 1/(1 - 1/calib) per point, which decays older counts lazily

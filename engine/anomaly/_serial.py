@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode_array", "decode_array"]
+__all__ = ["decode_array", "encode_array"]
 
 
 def encode_array(arr: np.ndarray) -> dict[str, Any]:

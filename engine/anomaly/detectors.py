@@ -4,7 +4,7 @@ All detectors share one contract (:class:`StreamingDetector`):
 
 * ``update(value, timestamp=None) -> float`` -- strictly online: the score of a
   point depends only on that point and the ones before it.
-* ``update_many(values) -> np.ndarray`` -- the same computation over a batch
+* ``update_many(values, timestamps=None) -> np.ndarray`` -- the same computation over a batch
   (one call into a numba kernel; identical to calling ``update`` per value).
 * ``state() -> dict`` / ``from_state(dict)`` -- a JSON/msgspec-friendly
   snapshot; a detector restored mid-stream continues exactly where it stopped.
@@ -26,13 +26,13 @@ from . import _kernels as K
 from ._serial import decode_array, encode_array
 
 __all__ = [
-    "StreamingDetector",
-    "SentinelDetector",
-    "WindowedGaussianDetector",
     "DETECTORS",
-    "make_detector",
-    "detector_from_state",
+    "SentinelDetector",
+    "StreamingDetector",
+    "WindowedGaussianDetector",
     "available_detectors",
+    "detector_from_state",
+    "make_detector",
 ]
 
 STATE_VERSION = 1
@@ -67,7 +67,7 @@ def times_array(timestamps: Any, n: int) -> np.ndarray:
         out = arr.astype(np.float64)
     out = np.ascontiguousarray(out.reshape(-1))
     if out.shape[0] != n:
-        raise ValueError("got %d timestamps for %d values" % (out.shape[0], n))
+        raise ValueError(f"got {out.shape[0]} timestamps for {n} values")
     return out
 
 
@@ -86,8 +86,7 @@ class StreamingDetector:
         unknown = set(params) - set(self.defaults)
         if unknown:
             raise ValueError(
-                "%s: unknown parameter(s) %s; allowed: %s"
-                % (type(self).__name__, ", ".join(sorted(unknown)), ", ".join(sorted(self.defaults)))
+                "{}: unknown parameter(s) {}; allowed: {}".format(type(self).__name__, ", ".join(sorted(unknown)), ", ".join(sorted(self.defaults)))
             )
         self.params: dict[str, float] = {**self.defaults, **params}
         self._validate()
@@ -146,19 +145,18 @@ class StreamingDetector:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "StreamingDetector":
+    def from_state(cls, state: dict[str, Any]) -> StreamingDetector:
         """Rebuild a detector from :meth:`state` output."""
         if state.get("detector") != cls.name:
-            raise ValueError("state is for detector %r, not %r" % (state.get("detector"), cls.name))
+            raise ValueError("state is for detector {!r}, not {!r}".format(state.get("detector"), cls.name))
         if state.get("version") != STATE_VERSION:
-            raise ValueError("unsupported state version %r" % state.get("version"))
+            raise ValueError("unsupported state version {!r}".format(state.get("version")))
         det = cls(**state["params"])
         for n in cls._array_names:
             cur = getattr(det, n)
             arr = decode_array(state["arrays"][n])
             if arr.shape != cur.shape or arr.dtype != cur.dtype:
-                raise ValueError("state array %r has shape %s/%s, expected %s/%s"
-                                 % (n, arr.shape, arr.dtype, cur.shape, cur.dtype))
+                raise ValueError(f"state array {n!r} has shape {arr.shape}/{arr.dtype}, expected {cur.shape}/{cur.dtype}")
             cur[...] = arr
         return det
 
@@ -167,8 +165,8 @@ class StreamingDetector:
         return int(sum(getattr(self, n).nbytes for n in self._array_names))
 
     def __repr__(self) -> str:
-        return "%s(%s)" % (type(self).__name__,
-                           ", ".join("%s=%g" % kv for kv in sorted(self.params.items())))
+        return "{}({})".format(type(self).__name__,
+                           ", ".join("{}={:g}".format(*kv) for kv in sorted(self.params.items())))
 
 
 # ----------------------------------------------------------------------------
@@ -184,7 +182,7 @@ class WindowedGaussianDetector(StreamingDetector):
     """
 
     name = "windowed_gaussian"
-    defaults = {"window": 6400.0, "step": 100.0}
+    defaults: ClassVar[dict[str, float]] = {"window": 6400.0, "step": 100.0}
     _array_names = ("params_arr", "fs", "ist", "buf")
 
     def _validate(self) -> None:
@@ -204,31 +202,43 @@ class WindowedGaussianDetector(StreamingDetector):
 
 
 class SentinelDetector(StreamingDetector):
-    """Contextual-novelty detector with anomaly-likelihood post-processing.
+    """Contextual-surprise detector with per-stream calibrated likelihoods.
 
-    Per point (constant time, about ``orders`` hash probes):
+    Per point, in constant time (about 2 * (``orders`` + 1) hash-table probes
+    plus a few dozen flops) and constant memory (~200 kB at the defaults):
 
-    1. *Range*: running min/max of every value so far (learned online).  A value
-       outside it by more than ``spatial_tol`` x range is an out-of-range alarm
-       (score 1.0), as in Numenta's detector.
-    2. *Symbol*: the value quantised into ``levels`` bins over that range.
-    3. *Raw novelty*: for each context order k = 1..``orders``, was the pair
-       (last k symbols -> this symbol) ever seen?  raw = fraction of orders for
-       which it was not; every pair is then remembered in a fixed-size hash
-       table (``table_bits``; a collision simply forgets the older pair).
-    4. *Likelihood*: the mean of raw over the last ``avg`` points is compared
-       with its own long-run mean/std (exponentially weighted over ``long``
-       points, floored); score = log-scaled upper-tail likelihood, so 0.5 means
-       a 1e-5 tail and 1.0 a 1e-10 tail.
-    5. *Hold-off*: after a score >= ``arm`` the detector stays quiet for
-       ``hold`` points unless a stronger score arrives (NAB rewards the first
-       detection in a window and charges every false positive).
+    1. *Range and out-of-range alarm*: running min/max of all values so far.
+       A value beyond it by more than ``spatial_tol`` x range scores 1.0 (as in
+       Numenta's detector); held off per direction for ``hold`` points.
+    2. *Symbol*: the value quantised into ``levels`` bins of that range.
+    3. *Raw channels* (each in [0, 1]):
+       - ``sequence``: mean over k = 1..``orders`` of 1 - P(symbol | last k
+         symbols), probabilities from counts in a 2-way set-associative hash
+         table of ``2**table_bits`` slots (frequent contexts survive churn);
+       - ``rarity``: 1 - P(symbol) (order 0; computed, not scored by default);
+       - ``calendar`` (needs timestamps): two-sided Gaussian surprise of the
+         value against an EW mean/std of its hour-of-day x weekday/weekend
+         bucket (``tod`` buckets a day; used once seen on ``cal_days`` days).
+    4. *Evidence*: each scored channel's slow EW average (horizon ``avg_long``
+       points; plus an ``avg``-point moving average if ``avg`` > 0) becomes a z
+       score against that statistic's own EW mean/std (horizon ``long``,
+       floored by ``mean_floor``/``std_floor``).
+    5. *Calibration*: the largest z is turned into a tail probability
+       ``(recent exceedances + prior_n * m * Q(z)) / prior_n``: the stream's own
+       exceedances of that z (decaying with horizon ``calib``) plus a
+       Bonferroni Gaussian prior (m = statistics scored).  So bursty streams
+       must beat their own recent record to alarm.  Score = log scale of
+       1 - tail (0.5 <-> tail 1e-5, 1.0 <-> 1e-10).
+    6. *Hold-off*: after a score >= ``arm`` the detector outputs 0 for ``hold``
+       points unless a higher score comes (NAB rewards the first detection in
+       a window and charges every false positive).
 
-    The first ``skip + min_stat`` points score 0 (learning).
+    The first ``skip + min_stat`` points score 0 (learning).  No look-ahead,
+    no labels, no knowledge of the series' length or global min/max.
     """
 
     name = "sentinel"
-    defaults = {
+    defaults: ClassVar[dict[str, float]] = {
         "levels": 8.0,
         "orders": 6.0,
         "table_bits": 14.0,
@@ -248,7 +258,7 @@ class SentinelDetector(StreamingDetector):
         "cal_floor": 0.02,
         "prior_n": 1000.0,
         "calib": 1000.0,
-        "level": 0.0,
+        "channels": 5.0,
     }
     _array_names = ("params_arr", "fs", "ist", "hist", "ring", "keys", "counts", "cal", "zh")
 
@@ -286,7 +296,7 @@ class SentinelDetector(StreamingDetector):
         arr[K.P_CALFLOOR] = p["cal_floor"]
         arr[K.P_PRIORN] = p["prior_n"]
         arr[K.P_CALIB] = p["calib"]
-        arr[K.P_LEVEL] = p["level"]
+        arr[K.P_CHMASK] = int(p["channels"])
         self.params_arr = arr
         self.fs = np.zeros(K.F_N, dtype=np.float64)
         self.fs[K.F_ZN] = 1.0
@@ -302,12 +312,21 @@ class SentinelDetector(StreamingDetector):
         K.sentinel_run(self.params_arr, self.fs, self.ist, self.hist, self.ring,
                        self.keys, self.counts, self.cal, self.zh, values, times, out)
 
-    CHANNELS = ("sequence", "rarity", "calendar", "level")
+    CHANNELS = ("sequence", "rarity", "calendar")
 
     @property
     def last_raw(self) -> dict[str, float]:
         """Raw surprise per channel for the last point (0 = fully expected)."""
         return {c: float(self.fs[K.F_CH + K.F_STRIDE * i]) for i, c in enumerate(self.CHANNELS)}
+
+    @property
+    def last_statistic(self) -> str | None:
+        """Which statistic had the largest z at the last point, e.g.
+        ``"calendar/slow"`` (None before scoring starts)."""
+        why = int(self.fs[K.F_WHY])
+        if why < 0:
+            return None
+        return "{}/{}".format(self.CHANNELS[why // 2], "short" if why % 2 == 0 else "slow")
 
     @property
     def last_score(self) -> float:
@@ -331,8 +350,7 @@ def make_detector(name: str, **params: float) -> StreamingDetector:
     try:
         cls = DETECTORS[name]
     except KeyError:
-        raise ValueError("unknown detector %r; available: %s"
-                         % (name, ", ".join(available_detectors()))) from None
+        raise ValueError("unknown detector {!r}; available: {}".format(name, ", ".join(available_detectors()))) from None
     return cls(**params)
 
 
@@ -340,5 +358,5 @@ def detector_from_state(state: dict[str, Any]) -> StreamingDetector:
     """Rebuild any registered detector from its :meth:`StreamingDetector.state`."""
     name = state.get("detector")
     if name not in DETECTORS:
-        raise ValueError("unknown detector %r in state" % (name,))
+        raise ValueError(f"unknown detector {name!r} in state")
     return DETECTORS[name].from_state(state)

@@ -142,10 +142,10 @@ class TrendPredictor:
                 "sums": list(self._s)}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "TrendPredictor":
+    def from_state(cls, state: dict[str, Any]) -> TrendPredictor:
         """Rebuild from :meth:`state` output."""
         if state.get("kind") != "trend" or state.get("version") != _STATE_VERSION:
-            raise ValueError("not a TrendPredictor state (version %d)" % _STATE_VERSION)
+            raise ValueError(f"not a TrendPredictor state (version {_STATE_VERSION})")
         tp = cls(halflife=state["halflife"], min_points=state["min_points"])
         tp.n = int(state["n"])
         tp.t_ref = float(state["t_ref"])
