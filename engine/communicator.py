@@ -31,6 +31,7 @@ from engine.errors import ChannelError, MessageTooLarge, UnknownRecipient
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine._shm.directory import Directory
+    from engine.channels import ChannelStatistics
     from engine._shm.mailbox import Mailbox, Sender
     from engine.channels import Frame
 
@@ -129,21 +130,19 @@ class DuplicateFilter:
             self._seen[(str(sender), int(msg_id))] = None
 
 
-@dataclass(frozen=True)
-class ChannelStats:
-    """Statistics of one channel (one sender to one mailbox, all lanes)."""
+def summarize(stats: "ChannelStatistics") -> dict[str, Any]:
+    """The user-facing numbers of one channel (or a sum of channels)."""
 
-    sender: str
-    recipient: str
-    sent: int
-    received: int
-    bytes: int
-    full_events: int
-    rejected: int
-    redeliveries: int
-    latency_p50_us: float
-    latency_p99_us: float
-    latency_p999_us: float
+    def pct(q: float) -> float | None:
+        value = stats.latency_percentile_ns(q)
+        return None if value is None else round(value / 1000.0, 3)
+
+    return {
+        "sent": stats.sent, "received": stats.received, "bytes": stats.bytes_sent,
+        "full_events": stats.full_events, "rejected": stats.rejected,
+        "redeliveries": stats.redelivered, "queued_bytes": stats.queued_bytes,
+        "latency_p50_us": pct(0.5), "latency_p99_us": pct(0.99), "latency_p999_us": pct(0.999),
+    }  # fmt: skip
 
 
 class Communicator:
@@ -352,6 +351,42 @@ class Communicator:
             priority=request.priority, correlation_id=request.msg_id,
         )  # fmt: skip
         return self._send(msg, kind=Kind.REPLY)
+
+    def attach_inbox(self, inbox: "Mailbox") -> None:
+        """Let :meth:`get_statistics` include the channels into this endpoint's own inbox."""
+        self._inbox = inbox
+
+    def _name_of(self, slot: int) -> str:
+        if slot == ORCHESTRATOR_SLOT:
+            return ORCHESTRATOR_ID
+        entry = self.directory.lookup_slot(slot)
+        return entry.agent_id if entry is not None else f"slot-{slot}"
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Per-channel and total statistics of this endpoint's channels.
+
+        ``channels`` maps ``"sender->recipient"`` to sent, received, bytes, full
+        events, rejected frames, redeliveries, queued bytes and latency p50/p99/p99.9
+        (µs, from the send timestamps, over the channel's lifetime); ``total`` sums
+        them.  Outbound channels are those this endpoint has used; inbound ones come
+        from its own inbox.  Read from shared memory: no message round trip.
+        """
+        from engine.channels import ChannelStatistics
+
+        groups: dict[str, list[ChannelStatistics]] = {}
+        for slot, (_gen, mailbox, _sender) in list(self._senders.items()):
+            mine = [c for (prod, _lane), c in mailbox.statistics().channels.items() if prod == self.slot]
+            if mine:
+                groups[f"{self.agent_id}->{self._name_of(slot)}"] = mine
+        inbox = getattr(self, "_inbox", None)
+        if inbox is not None:
+            for (prod, _lane), c in inbox.statistics().channels.items():
+                groups.setdefault(f"{self._name_of(prod)}->{self.agent_id}", []).append(c)
+        combined = {name: ChannelStatistics.combine(items) for name, items in groups.items()}
+        return {
+            "channels": {name: summarize(stats) for name, stats in sorted(combined.items())},
+            "total": summarize(ChannelStatistics.combine(list(combined.values()))),
+        }
 
     def close(self) -> None:
         """Detach every cached mailbox."""

@@ -219,11 +219,36 @@ class ComputeAgentConfig(AgentConfig):
         lo=1, hi=2**30)
     threads: int = setting(0, "Threads per kernel call. 0 = numba's default (one per core).",
                            lo=0, hi=1024)
+    background: bool = setting(
+        True, "Run the configured kernel in every cycle while no requests are waiting, so "
+        "the agent shows load (and the thermal agent has something to throttle). Off = "
+        "compute only on execute_workload requests.")
+    slice_s: float = setting(
+        0.1, "Longest compute time of one background cycle: the kernel is repeated until this "
+        "much run time is spent. Short slices keep throttling smooth and requests prompt; a "
+        "size whose single run is longer is halved at start until one run fits.",
+        unit="s", lo=0.001, hi=10.0)
+    use_cuda: bool = setting(
+        True, "Run triad and jacobi on an NVIDIA GPU through numba.cuda when one is found. "
+        "Without a GPU the agent runs on the CPU and publishes why.")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResourceAgentConfig(AgentConfig):
     """Samples CPU, GPU, memory and I/O and forecasts load for the auto-scaler."""
+
+    forecast_alpha: float = setting(
+        0.5, "Level smoothing of the Holt forecast of next-interval CPU load (1 = follow the "
+        "last sample).", lo=0.01, hi=1.0)
+    forecast_beta: float = setting(
+        0.2, "Trend smoothing of the Holt forecast (0 = no trend).", lo=0.0, hi=1.0)
+    forecast_phi: float = setting(
+        0.9, "Trend damping of the Holt forecast (1 = undamped; lower keeps a burst from "
+        "extrapolating far).", lo=0.01, hi=1.0)
+    alert_hysteresis_pct: float = setting(
+        5.0, "After a performance alert, the value must fall this far below its critical "
+        "level before the next alert for it can be raised (no alert storms).",
+        unit="%", lo=0.0, hi=50.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,13 +286,57 @@ class ThermalAgentConfig(AgentConfig):
                         "fraction per °C over the target).", lo=0.0, hi=100.0)
     ki: float = setting(0.01, "Integral gain of the PI throttle controller (duty-cycle "
                         "fraction per °C-second over the target).", lo=0.0, hi=100.0)
+    margin_c: float = setting(
+        2.0, "The controller's target is this far below performance_thresholds."
+        "thermal_critical.", unit="°C", lo=0.0, hi=50.0)
+    min_duty: float = setting(
+        0.1, "Lowest duty cycle the controller throttles compute agents to (below it only "
+        "the emergency pause stops them).", lo=0.01, hi=0.99)
+    power_kp: float = setting(
+        0.005, "Proportional gain of the power-budget PI controller (duty-cycle fraction per "
+        "watt over power_budget_w).", lo=0.0, hi=100.0)
+    power_ki: float = setting(
+        0.01, "Integral gain of the power-budget PI controller (duty-cycle fraction per "
+        "watt-second over power_budget_w).", lo=0.0, hi=100.0)
+    event_step: float = setting(
+        0.1, "Smallest change of the duty cycle that is reported by a new thermal_throttle "
+        "event (at most one every 2 s; emergencies always report).", lo=0.01, hi=1.0)
+
+
+def _check_kernels(value: tuple[str, ...]) -> str | None:
+    for name in value:
+        if name not in COMPUTE_KERNELS:
+            return f"{show(name)} is not a kernel; choose from {', '.join(COMPUTE_KERNELS)}"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
 class OptimizationAgentConfig(AgentConfig):
-    """Autotunes compute kernels (chunk size, threads) by measuring them; pins agents."""
+    """Autotunes compute kernels (chunk size, threads) by measuring them; pins agents.
+
+    A tuning session spends at most ``budget_fraction * optimization_interval`` seconds
+    measuring, then rests so that measuring takes no more than that share of the time.
+    Results are stored per machine and kernel, so the next start applies them at once.
+    """
 
     cycle_interval: float = _cycle_interval(5.0)
+    kernels: tuple[str, ...] = setting(
+        (), "Kernels to tune besides the compute agents' own (agents.compute.kernel, tuned at "
+        "agents.compute.size).", check=_check_kernels, allowed=" | ".join(COMPUTE_KERNELS))
+    size: int = setting(
+        0, "Problem size to tune at. 0 = agents.compute.size for the compute kernel and a "
+        "size whose runs take milliseconds for the others.", lo=0, hi=2**30)
+    budget_fraction: float = setting(
+        0.2, "Share of optimization_interval a tuning session may spend measuring kernels "
+        "(it then rests so that tuning takes at most this share of the time).", lo=0.01, hi=0.9)
+    pin_agents: bool = setting(
+        True, "Pin compute agents to disjoint cores and monitoring agents to a housekeeping "
+        "core when one is left (the plan is shown in the status either way).")
+    store_dir: str = setting(
+        "", "Directory of the per-machine tuning results. Empty = $SWARM_TUNING_DIR or "
+        "~/.cache/swarm-tui/tuning.", check=check_path, allowed="a path, or empty")
+    retune: bool = setting(
+        False, "Search again even when a stored result exists for this machine and kernel.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,11 +344,85 @@ class FaultToleranceAgentConfig(AgentConfig):
     """Streaming anomaly detection and failure prediction over telemetry."""
 
     cycle_interval: float = _cycle_interval(0.5)
+    # --- fault-tolerance agent: detection, prediction, recovery (docs/ADAPTIVE.md) ---
+    table_bits: int = setting(
+        8, "Size of each series' sentinel context table as a power of two (8 = 256 slots, "
+        "about 6 kB of state per series; NAB standard score 60.1 at 8, 60.5 at 14).",
+        lo=4, hi=16)
+    anomaly_threshold: float = setting(
+        0.5, "Detector score at or above which an anomaly_detected event is raised (0.5 "
+        "means a tail probability of 1e-5).", lo=0.01, hi=1.0)
+    holdoff_s: float = setting(
+        60.0, "After an anomaly or failure-prediction event for a series, further events "
+        "for that series wait this long (a prediction whose time halves is reported at "
+        "once).", unit="s", lo=0.0, hi=86400.0)
+    max_events_per_min: int = setting(
+        20, "Most anomaly_detected events per minute over all series (storm guard; "
+        "predictions and recovery actions are never suppressed).", lo=1, hi=10000)
+    trend_halflife_s: float = setting(
+        60.0, "Half-life of the weights of the trend lines behind failure predictions: "
+        "shorter reacts faster to a change of growth rate.", unit="s", lo=1.0, hi=86400.0)
+    prediction_horizon_s: float = setting(
+        900.0, "Failures predicted further ahead than this are not reported.",
+        unit="s", lo=1.0, hi=604800.0)
+    actions: bool = setting(
+        True, "Take recovery actions (restart, quarantine, release). Off = detect and "
+        "predict only. No actions are taken either when fault_tolerance = false.")
+    restart_lead_s: float = setting(
+        30.0, "Restart an agent whose RSS is predicted to reach its rss_limit_mb (or machine "
+        "memory to run out) within this time, before the supervisor kills it at the limit.",
+        unit="s", lo=0.0, hi=86400.0)
+    drain_lead_s: float = setting(
+        60.0, "A compute agent predicted to fail within this time is quarantined first: no "
+        "new work is dispatched to it while it finishes its queue. At least restart_lead_s.",
+        unit="s", lo=0.0, hi=86400.0)
+    hang_fraction: float = setting(
+        0.5, "Restart a running agent gracefully when its heartbeat is older than this "
+        "fraction of supervisor.heartbeat_timeout (and twice its longest recent cycle) on "
+        "two observations in a row.", lo=0.05, hi=0.95)
+    crash_loop_restarts: int = setting(
+        3, "Crashes within crash_loop_window_s after which an agent is quarantined (paused "
+        "and taken out of dispatch until released).", lo=1, hi=1000)
+    crash_loop_window_s: float = setting(
+        300.0, "The time window of crash_loop_restarts.", unit="s", lo=1.0, hi=86400.0)
+    max_restarts: int = setting(
+        3, "Most restarts this agent may request for one agent within restart_window_s; an "
+        "agent that needs more is quarantined instead.", lo=0, hi=1000)
+    restart_window_s: float = setting(
+        600.0, "The time window of max_restarts.", unit="s", lo=1.0, hi=86400.0)
+    state_budget_kb: int = setting(
+        96, "Most detector state kept in the agent's checkpoint (compressed); series beyond "
+        "it start learning afresh after a restart. Capped at half of channel_size.",
+        unit="KiB", lo=1, hi=65536)
+    snapshot_interval_s: float = setting(
+        30.0, "Shortest time between two checkpoints of the detector state.",
+        unit="s", lo=0.0, hi=86400.0)
+
+    def cross_checks(self) -> Iterator[Problem]:
+        if self.restart_lead_s > self.drain_lead_s:
+            yield Problem("restart_lead_s", f"{show(self.restart_lead_s)} must not exceed "
+                          f"drain_lead_s ({show(self.drain_lead_s)})")
 
 
 @dataclass(frozen=True, kw_only=True)
 class LearningAgentConfig(AgentConfig):
-    """Learns the swarm's choices (task placement, scaling) from measured reward."""
+    """Learns the swarm's choices (task placement, scaling) from measured reward.
+
+    With ``load_balancing = true`` the orchestrator sends it every completed task's
+    measured service time and dispatches by the estimates it publishes.
+    """
+
+    cycle_interval: float = _cycle_interval(0.5)
+    discount: float = setting(
+        0.98, "Forgetting factor per observed task of a kind: the service-time estimates "
+        "remember about 1 / (1 - discount) tasks, so they follow agents that slow down.",
+        lo=0.5, hi=1.0)
+    hindsight: int = setting(
+        32, "Later tasks of the same kind to wait for before a decision's regret is scored "
+        "against the best agent in hindsight.", lo=1, hi=100000)
+    publish_interval: float = setting(
+        0.1, "Least time between two publications of the learned model to the orchestrator.",
+        unit="s", lo=0.01, hi=60.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,9 @@
 """Headless mode: run the swarm with no UI, printing status lines and events.
 
+The printer is an observer like the recorder and the exporter: it prints the snapshot
+the orchestrator takes each ``monitoring_interval`` (it never takes one of its own) and
+every event.  ``run_replay`` prints a recording the same way, at once, without a UI.
+
 Without ``--json``: one readable status line per monitoring interval, each event on
 its own line, and a final summary.  With ``--json``: one JSON object per line on
 stdout -- ``{"type": "status", ...}``, ``{"type": "event", ...}``,
@@ -16,15 +20,18 @@ import signal
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import IO, Any
 
 from engine import events as ev
-from engine.cli import EXIT_FAILURE, EXIT_OK
+from engine.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from engine.config import SwarmConfig
 from engine.errors import SwarmError
 from engine.events import Event
+from engine.export import ObserverOptions, Observers, attach_observers
 from engine.model import SwarmSnapshot
 from engine.orchestrator import Orchestrator
+from engine.recording import RecordingError, open_recording
 
 log = logging.getLogger("engine.headless")
 
@@ -156,12 +163,18 @@ async def run_headless(
     config: SwarmConfig,
     *,
     duration: float | None = None,
-    demo: bool = False,
+    demo: str | bool | None = None,
     json_lines: bool = False,
     stream: IO[str] | None = None,
     log_level: str = "WARNING",
+    observers: ObserverOptions | None = None,
 ) -> int:
-    """Run the swarm until ``duration`` elapses or SIGINT/SIGTERM; returns the exit status."""
+    """Run the swarm until ``duration`` elapses, SIGINT/SIGTERM, or a finite demo ends.
+
+    ``demo`` names a scenario (``True`` = the default one); the configuration should
+    already carry its overlay (:func:`engine.demo.prepare_config`).  ``observers``
+    says what to record, export and audit.  Returns the exit status.
+    """
     printer = HeadlessPrinter(stream or sys.stdout, json_lines=json_lines)
     stop = asyncio.Event()
     reason = "duration"
@@ -172,30 +185,43 @@ async def run_headless(
         reason = sig.name
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
     started = time.monotonic()
     last: SwarmSnapshot | None = None
     status = EXIT_OK
+    swarm = Orchestrator(config, log_level=log_level)
+    swarm.add_event_handler("*", printer.on_event)
+
+    def on_status(snapshot: SwarmSnapshot) -> None:
+        nonlocal last
+        last = snapshot
+        printer.on_status(snapshot)
+
+    swarm.add_status_handler(on_status)
+    attached: Observers | None = None
+    if observers is not None:
+        try:
+            attached = attach_observers(swarm, observers)
+        except (SwarmError, OSError) as exc:
+            print(f"swarm-tui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    demo_task: asyncio.Task[None] | None = None
     try:
-        async with Orchestrator(config, log_level=log_level) as swarm:
-            swarm.add_event_handler("*", printer.on_event)
+        async with swarm:
             await swarm.start_configured()
             if demo:
                 from engine.demo import start_demo
 
-                await start_demo(swarm)
-            deadline = started + duration if duration else math.inf
-            while not stop.is_set():
-                timeout = min(config.monitoring_interval, deadline - time.monotonic())
-                if timeout <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
-                last = swarm.get_system_status()
-                printer.on_status(last)
+                demo_task = await start_demo(swarm, demo)
+            if attached is not None and attached.exporter is not None and attached.exporter.server is not None:
+                print(f"swarm-tui: serving Prometheus metrics at {attached.exporter.server.url}", file=sys.stderr)
+            reason = await _wait_for_end(stop, started, duration, demo_task) or reason
+            if demo_task is not None and not demo_task.done():
+                demo_task.cancel()
+            if demo_task is not None:
+                await asyncio.gather(demo_task, return_exceptions=True)
+            last = swarm.get_system_status()
     except SwarmError as exc:
         log.error("swarm failed: %s", exc)
         print(f"swarm-tui: {exc}", file=sys.stderr)
@@ -207,10 +233,104 @@ async def run_headless(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    printer.summary(last, duration_s=time.monotonic() - started, exit_status=status, reason=reason)
+    summary = printer.summary(last, duration_s=time.monotonic() - started, exit_status=status, reason=reason)
+    if attached is not None:
+        attached.close(reason=reason, summary={"summary": summary})
     return status
+
+
+async def _wait_for_end(stop: asyncio.Event, started: float, duration: float | None,
+                        demo_task: asyncio.Task[None] | None) -> str:
+    """Wait for a signal, the duration, or (without a duration) the end of the demo; returns
+    ``"demo finished"`` in that last case, else ``""`` (the caller knows the other reasons)."""
+    stopper = asyncio.ensure_future(stop.wait())
+    waiters: set[asyncio.Future[Any]] = {stopper}
+    if demo_task is not None and duration is None:
+        waiters.add(demo_task)
+    timeout = None if duration is None else max(0.0, started + duration - time.monotonic())
+    try:
+        done, _pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if demo_task is not None and demo_task in done and not stop.is_set():
+        if not demo_task.cancelled() and demo_task.exception() is not None:
+            log.error("the demo failed", exc_info=demo_task.exception())
+        return "demo finished"
+    return ""
 
 
 def run_headless_sync(config: SwarmConfig, **kwargs: Any) -> int:
     """``asyncio.run(run_headless(...))``."""
     return asyncio.run(run_headless(config, **kwargs))
+
+
+# --- replay without a UI --------------------------------------------------------------------
+
+
+def resolve_recording(name_or_path: str) -> Path:
+    """A recording file: ``name_or_path`` if it is a file, else the bundled demo of that name.
+
+    Raises:
+        RecordingError: neither (the message lists the bundled demos).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    from engine.demo import bundled_recordings
+
+    bundled = bundled_recordings()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    if path.suffix or "/" in name_or_path or path.exists():
+        return path  # let the reader say what is wrong with it
+    names = ", ".join(sorted(bundled)) or "none installed"
+    raise RecordingError(f"no recording {name_or_path!r}: not a file, and not a bundled demo ({names})")
+
+
+def run_replay(name_or_path: str, *, json_lines: bool = False, stream: IO[str] | None = None,
+               audit: Any = None) -> int:
+    """Print a recording's events and a summary (no UI, no waiting); returns the exit status.
+
+    A damaged or cut-off recording is printed as far as it is readable, with a warning
+    on stderr; an unreadable one gives a one-line error and exit status 2.
+    """
+    out = stream or sys.stdout
+    printer = HeadlessPrinter(out, json_lines=json_lines)
+    try:
+        path = resolve_recording(name_or_path)
+        recording = open_recording(path)
+    except RecordingError as exc:
+        _audit_replay(audit, name_or_path, "error", error=str(exc))
+        print(f"swarm-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _audit_replay(audit, str(path), "ok", format_version=recording.format_version,
+                  truncated=recording.truncated, warnings=len(recording.warnings))
+    for warning in recording.warnings:
+        print(f"swarm-tui: warning: {path}: {warning}", file=sys.stderr)
+    header = {
+        "type": "recording", "path": str(path), "name": recording.name,
+        "format_version": recording.format_version, "engine_version": recording.engine_version,
+        "started": recording.start_time, "duration_s": round(recording.duration, 3),
+        "machine": recording.header.get("machine", {}), "demo": recording.header.get("demo"),
+        "description": recording.header.get("description", ""),
+        "snapshots": len(recording.snapshot_times), "events": len(recording.events),
+        "truncated": recording.truncated, "warnings": list(recording.warnings),
+    }  # fmt: skip
+    printer._write(json.dumps(header, default=str) if json_lines else f"recording: {recording.describe()}")
+    for event in recording.events:
+        printer.on_event(event)
+    last = recording.snapshot(len(recording.snapshot_times) - 1) if recording.snapshot_times else None
+    reason = "truncated recording" if recording.truncated else "end of recording"
+    printer.summary(last, duration_s=recording.duration, exit_status=EXIT_OK, reason=reason)
+    return EXIT_OK
+
+
+def _audit_replay(audit: Any, target: str, outcome: str, **details: Any) -> None:
+    if audit is None:
+        return
+    from engine.cli import CLI_ACTOR, _user
+
+    try:
+        audit.append(CLI_ACTOR, "replay_start", target, outcome, user=_user(), **details)
+    except OSError as exc:
+        log.error("audit log %s not written: %s", audit.path, exc)

@@ -56,15 +56,25 @@ from engine._runtime.snapshots import SnapshotBuilder
 from engine._runtime.control_loops import ControlLoops
 from engine._runtime.guard import Guard
 from engine._runtime.reports import ReportRouter
-from engine.dispatch import JoinShortestQueue, RoundRobin, TaskDispatcher, TaskResult
+from engine.dispatch import (  # LearnedDispatch & co: issue 5, learned dispatch
+    LEARNED_MODEL_TOPIC,
+    TASK_RESULTS_MESSAGE,
+    LearnedDispatch,
+    RoundRobin,
+    TaskDispatcher,
+    TaskResult,
+)
 from engine.scaling import ScalingPolicy, ThresholdScaling
 
 log = logging.getLogger("engine.orchestrator")
 
-ACTIONS = ("throttle", "pause", "resume", "restart", "priority", "pin", "destroy", "create")
+ACTIONS = ("throttle", "pause", "resume", "restart", "priority", "pin", "destroy", "create",
+           "quarantine", "release")  # quarantine/release: used by the fault-tolerance agent
 
 #: Modules the forkserver imports once, so that every agent starts with them loaded.
-PRELOAD = ["engine._runtime.agent_process", "engine.agents.echo", "numpy"]
+#: (Missing optional modules are skipped by the forkserver.)
+PRELOAD = ["engine._runtime.agent_process", "numpy", "numba", "engine.kernels",
+           *sorted({path.split(":")[0] for path in BUILTIN_AGENTS.values()})]
 _COMMON_AGENT_KEYS = frozenset(
     {"count", "restart", "priority", "cycle_interval", "rss_limit_mb", "cpu_time_limit_s", "open_files_limit"}
 )
@@ -106,8 +116,15 @@ class Orchestrator:
         self._guard = Guard()
         self._reports = ReportRouter(self)
         self._loops = ControlLoops(self)
-        self.dispatcher = TaskDispatcher(self._dispatch_request, self._dispatch_candidates,
-                                         JoinShortestQueue() if self.config.load_balancing else RoundRobin())
+        # Quarantine (fault tolerance): agent id -> (reason, paused by the quarantine).
+        # The dispatcher never chooses a quarantined agent; "release" lifts it.
+        self._quarantined: dict[str, tuple[str, bool]] = {}
+        # load_balancing: the learned policy (join-shortest-queue until a learning agent
+        # publishes a model); see _learned_model / _send_to_learner below (issue 5).
+        self.dispatcher = TaskDispatcher(
+            self._dispatch_request, self._dispatch_candidates,
+            LearnedDispatch(self._learned_model, self._send_to_learner) if self.config.load_balancing
+            else RoundRobin())
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -149,13 +166,16 @@ class Orchestrator:
             loop = asyncio.get_running_loop()
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD)
-            await loop.run_in_executor(None, _ensure_forkserver)
+            log.info("starting the agent forkserver (preloading %s)", ", ".join(PRELOAD))
+            await loop.run_in_executor(None, _warm_forkserver, ctx)
             self._supervisor = Supervisor(
                 config=cfg.supervisor, mp_context=ctx, table=self._table,
                 make_launch=self._make_launch, emit=self.emit, drain_reports=self._drain_inbox,
             )  # fmt: skip
             self._supervisor.send_control = self._send_control_to
-            self._pump = InboxPump(self._mailboxes[0].receiver(), self._reports.handle, loop)
+            self._pump = InboxPump(self._mailboxes[0].receiver(), self._reports.handle, loop,
+                                   on_faults=self._reports.channel_faults)
+            self._communicator.attach_inbox(self._mailboxes[0])
             self._pump.start()
         except BaseException:
             await self._release()
@@ -391,6 +411,7 @@ class Orchestrator:
         if self._snapshots is not None:
             self._snapshots.forget(child.agent_id)
         self._reports.forget_agent(child.agent_id)
+        self._quarantined.pop(child.agent_id, None)
 
     async def set_priority(self, agent_id: str, priority: int, *, actor: str = "api") -> None:
         """Set an agent's nice value (-20 = most CPU .. 19 = least) and scheduling weight.
@@ -494,6 +515,42 @@ class Orchestrator:
         self._send_control_to(child, "hang")
         self._guard.audit(actor, "hang", agent_id, "ok")
 
+    # --- quarantine (added for the fault-tolerance agent) ----------------------------------
+
+    async def quarantine_agent(self, agent_id: str, reason: str = "", *, pause: bool = False,
+                               actor: str = "api") -> None:
+        """Take an agent out of task dispatch (and pause it if ``pause``) until released.
+
+        Tasks already in its inbox stay there, unacknowledged: a paused agent handles
+        them after ``release``; a running one finishes them.  Emits ``agent_quarantined``.
+        """
+        child = self._child(agent_id)
+        self._guard.authorize(actor, "quarantine", agent_id)
+        paused_now = pause and not child.paused
+        was_paused_by_quarantine = self._quarantined.get(agent_id, ("", False))[1]
+        self._quarantined[agent_id] = (reason, paused_now or was_paused_by_quarantine)
+        if paused_now:
+            await self.pause_agent(agent_id, actor=actor)
+        self._guard.audit(actor, "quarantine", agent_id, "ok", reason=reason, pause=pause)
+        self.emit(Event(ev.AGENT_QUARANTINED, time.time(), Severity.WARNING, agent_id,
+                         f"{agent_id} quarantined by {actor}: {reason}",
+                         {"reason": reason, "paused": child.paused, "actor": actor}))
+
+    async def release_agent(self, agent_id: str, reason: str = "", *, actor: str = "api") -> None:
+        """Lift a quarantine (resuming the agent if the quarantine paused it)."""
+        child = self._child(agent_id)
+        self._guard.authorize(actor, "release", agent_id)
+        entry = self._quarantined.pop(agent_id, None)
+        if entry is None:
+            return
+        if entry[1] and child.paused:
+            await self.resume_agent(agent_id, actor=actor)
+        self._guard.audit(actor, "release", agent_id, "ok", reason=reason)
+        self.emit(Event(ev.AGENT_RELEASED, time.time(), Severity.INFO, agent_id,
+                         f"{agent_id} released from quarantine by {actor}"
+                         + (f": {reason}" if reason else ""),
+                         {"reason": reason, "quarantine_reason": entry[0], "actor": actor}))
+
     async def wait_ready(self, agent_id: str, timeout: float = 30.0) -> None:
         """Wait until the agent has started and is serving.
 
@@ -566,6 +623,29 @@ class Orchestrator:
         """Replace the policy that chooses an agent for each task."""
         self.dispatcher.policy = policy
 
+    # --- learned dispatch (issue 5): decisions here, learning in the learning agent ----------
+
+    def _learned_model(self) -> Any:
+        """The service-time model a learning agent published last (``None``: none yet)."""
+        by_agent = self._reports.published.get(LEARNED_MODEL_TOPIC)
+        return next(iter(by_agent.values()), None) if by_agent else None
+
+    def _send_to_learner(self, batch: list[dict[str, Any]]) -> bool:
+        """Send completed-task records to the first running learning agent, if any.
+
+        Never waits: with the learner's lane full the batch is refused (ChannelFull,
+        counted by the policy as dropped) rather than stalling the event loop.
+        """
+        if self._supervisor is None or self._communicator is None:
+            return False
+        for child in self._supervisor.ordered():
+            if child.spec.agent_type == "learning" and child.alive and child.ready.is_set():
+                msg = Message(recipient_id=child.agent_id, message_type=TASK_RESULTS_MESSAGE,
+                              payload=batch, priority="low")
+                self._communicator._send(msg, kind=Kind.DATA, timeout=0)
+                return True
+        return False
+
     async def _dispatch_request(self, agent_id: str, kind: str, payload: Any, timeout: float | None) -> Any:
         reply = await self.communicator.request(agent_id, kind, payload, timeout=timeout)
         return reply.payload
@@ -575,11 +655,13 @@ class Orchestrator:
             return []
         return [c.agent_id for c in self._supervisor.ordered()
                 if c.spec.agent_type == agent_type and c.alive and c.ready.is_set()
-                and not c.paused and c.state not in ("failed", "stopping", "restarting")]
+                and not c.paused and c.state not in ("failed", "stopping", "restarting")
+                and c.agent_id not in self._quarantined]
 
     async def perform_action(self, action: str, agent_id: str, value: Any = None, *,
                              actor: str = "api") -> None:
-        """Run a named action: throttle, pause, resume, restart, priority, pin, destroy, create.
+        """Run a named action: throttle, pause, resume, restart, priority, pin, destroy, create,
+        quarantine, release.
 
         Used for actions that agents request over the bus (``BaseAgent.request_action``)
         and by front ends that prefer one entry point.
@@ -603,8 +685,35 @@ class Orchestrator:
             await self.destroy_agent(agent_id, actor=actor)
         elif action == "create":
             await self.create_agent(str(value), id=agent_id or None, actor=actor)
+        elif action == "quarantine":  # value: reason, or {"reason": str, "pause": bool}
+            opts = value if isinstance(value, dict) else {"reason": str(value or "")}
+            await self.quarantine_agent(agent_id, str(opts.get("reason", "")),
+                                        pause=bool(opts.get("pause", False)), actor=actor)
+        elif action == "release":
+            await self.release_agent(agent_id, str(value or ""), actor=actor)
         else:
             raise ValueError(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
+
+    def get_bus_statistics(self) -> dict[str, Any]:
+        """Statistics of every channel of the bus (``"sender->recipient"``) and the total.
+
+        Same fields as :meth:`Communicator.get_statistics`, over every mailbox.
+        """
+        from engine.channels import ChannelStatistics
+        from engine.communicator import summarize
+
+        self._check_running()
+        names = {0: ORCHESTRATOR_ID, **{slot: c.agent_id for slot, c in self._slots.items()}}
+        groups: dict[str, list[Any]] = {}
+        for slot, mailbox in list(self._mailboxes.items()):
+            for (prod, _lane), stats in mailbox.statistics().channels.items():
+                key = f"{names.get(prod, f'slot-{prod}')}->{names.get(slot, f'slot-{slot}')}"
+                groups.setdefault(key, []).append(stats)
+        combined = {k: ChannelStatistics.combine(v) for k, v in groups.items()}
+        return {
+            "channels": {k: summarize(v) for k, v in sorted(combined.items())},
+            "total": summarize(ChannelStatistics.combine(list(combined.values()))),
+        }
 
     def agent_ids(self) -> list[str]:
         """Ids of every agent, in start order."""
@@ -726,6 +835,8 @@ class Orchestrator:
 
     def _extra(self) -> dict[str, Any]:
         extra: dict[str, Any] = {topic: dict(by_agent) for topic, by_agent in self._reports.published.items()}
+        if self._quarantined:
+            extra["quarantined"] = {aid: reason for aid, (reason, _) in self._quarantined.items()}
         stats = self.dispatcher.stats
         if stats.submitted:
             extra["dispatch"] = {
@@ -736,10 +847,21 @@ class Orchestrator:
         return extra
 
 
-def _ensure_forkserver() -> None:
-    from multiprocessing import forkserver
+def _warm_forkserver(ctx: Any) -> None:
+    """Start the forkserver and wait until its preloading is done.
 
-    forkserver.ensure_running()
+    The forkserver imports ``PRELOAD`` before it serves its first request, so forking
+    one no-op process here moves that one-time cost (about a second for numba) into
+    ``start()`` -- agent starts and restarts afterwards cost only a fork.
+    """
+    proc = ctx.Process(target=_noop, name="swarm:warm-up")
+    proc.start()
+    proc.join()
+    proc.close()
+
+
+def _noop() -> None:
+    """Target of the forkserver warm-up process."""
 
 
 def _close_quietly(resource_: Any) -> None:

@@ -13,7 +13,7 @@ newest sample is the last column, and older samples scroll off to the left, as i
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Eighth blocks, from empty to full, for the vertical resolution of one cell.
 BLOCKS = " ▁▂▃▄▅▆▇█"

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from engine import (
     AgentInfo,
@@ -78,32 +79,43 @@ def _agents_at(i: int, *, sensors: bool) -> list[AgentInfo]:
                   cpu_percent=_wave(i, 12, 6, 3), rss_bytes=95 * MIB, tasks_done=800 + i, tasks_per_s=_wave(i, 3, 2, 4),
                   messages_in=800 + i, messages_out=790 + i, uptime_s=2.5, gauges={"reward": 0.82}, **common),
     ]
-    if sensors:
-        agents.insert(3, AgentInfo(
-            id="thermal-1", type="thermal", slot=4, pid=4104, state="running", priority=-10, restarts=0,
-            cpu_percent=_wave(i, 1.5, 0.5, 5), rss_bytes=52 * MIB, tasks_done=7_400 + 2 * i, tasks_per_s=2.0,
-            messages_in=7_400 + 2 * i, messages_out=200, uptime_s=3700.0 + i,
-            gauges={"predicted_c": _wave(i, 78, 4, 10), "duty_target_pct": 60.0}, affinity=(3,), **common))
+    agents.insert(3, AgentInfo(
+        id="thermal-1", type="thermal", slot=4, pid=4104, state="running", priority=-10, restarts=0,
+        cpu_percent=_wave(i, 1.5, 0.5, 5), rss_bytes=52 * MIB, tasks_done=7_400 + 2 * i, tasks_per_s=2.0,
+        messages_in=7_400 + 2 * i, messages_out=200, uptime_s=3700.0 + i,
+        gauges={"temp_c": _hottest(i, sensors), "predicted_c": _wave(i, 78, 4, 10), "duty_target_pct": 60.0},
+        affinity=(3,), **common))
     return agents
 
 
+def _hottest(i: int, sensors: bool) -> float:
+    return _wave(i, 88, 3, 9, 1.0) if sensors else _wave(i, 64, 5, 10)
+
+
 def _thermal_extra(i: int, sensors: bool) -> dict[str, Any]:
-    if not sensors:
-        return {"thermal": {"available": False, "reason": "unavailable: no thermal zones or hwmon temperatures",
-                            "sensors": []}}
-    return {"thermal": {"available": True, "reason": "", "sensors": [
-        {"id": "hwmon1/temp1", "label": "Package id 0", "kind": "cpu_package",
-         "temperature_c": _wave(i, 71, 4, 10), "critical_c": 100.0, "max_c": 85.0},
-        {"id": "hwmon1/temp2", "label": "Core 0", "kind": "cpu_core",
-         "temperature_c": _wave(i, 69, 5, 9), "critical_c": 100.0, "max_c": 85.0},
-        {"id": "hwmon1/temp3", "label": "Core 1", "kind": "cpu_core",
-         "temperature_c": _wave(i, 88, 3, 9, 1.0), "critical_c": 100.0, "max_c": 85.0},
-        {"id": "hwmon2/temp1", "label": "edge (amdgpu)", "kind": "gpu",
-         "temperature_c": 54.0, "critical_c": 110.0, "max_c": 95.0},
-    ]}}
+    """What a thermal agent publishes: real sensors, or a labelled model when there are none."""
+    report: dict[str, Any] = {
+        "source": "sensor" if sensors else "modelled", "available": True,
+        "reason": "" if sensors else "no thermal zone or hwmon sensor is readable; RC model driven by CPU load",
+        "sensors": [], "hottest_c": _hottest(i, sensors), "predicted_c": _wave(i, 78, 4, 10), "horizon_s": 5.0,
+        "limit_c": 90.0, "target_c": 85.0, "mode": "throttle", "duty": 0.6,
+    }  # fmt: skip
+    if sensors:
+        report["sensors"] = [
+            {"id": "hwmon1/temp1", "label": "Package id 0", "kind": "cpu_package",
+             "temperature_c": _wave(i, 71, 4, 10), "critical_c": 100.0, "max_c": 85.0},
+            {"id": "hwmon1/temp2", "label": "Core 0", "kind": "cpu_core",
+             "temperature_c": _wave(i, 69, 5, 9), "critical_c": 100.0, "max_c": 85.0},
+            {"id": "hwmon1/temp3", "label": "Core 1", "kind": "cpu_core",
+             "temperature_c": _hottest(i, sensors), "critical_c": 100.0, "max_c": 85.0},
+            {"id": "hwmon2/temp1", "label": "edge (amdgpu)", "kind": "gpu",
+             "temperature_c": 54.0, "critical_c": 110.0, "max_c": 95.0},
+        ]
+    return {"thermal": {"thermal-1": report}}
 
 
-def sample_snapshot(i: int, *, name: str = "sample-swarm", max_agents: int = 16, sensors: bool = False) -> SwarmSnapshot:
+def sample_snapshot(i: int, *, name: str = "sample-swarm", max_agents: int = 16,
+                    sensors: bool = False) -> SwarmSnapshot:
     """Step ``i`` of the sample swarm's history (``i`` seconds after the first)."""
     agents = tuple(_agents_at(i, sensors=sensors))
     return SwarmSnapshot(

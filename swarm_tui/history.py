@@ -14,11 +14,11 @@ picture.
 from __future__ import annotations
 
 from collections import deque
-from itertools import islice
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from itertools import islice
 
-from engine.model import SwarmSnapshot
+from engine import SwarmSnapshot
 
 #: Samples kept per series (10 minutes at the default 1 s monitoring interval).
 HISTORY_SAMPLES = 600

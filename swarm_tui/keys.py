@@ -28,6 +28,12 @@ KEY_HELP: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("f", "filter events by text"),
         ("v", "cycle the least severity shown: all, warning, error"),
     )),
+    ("Replay (swarm-tui --replay FILE; the keys that change a swarm are off)", (
+        ("p", "play / pause"),
+        ("] / [", "faster / slower (0.25x to 16x)"),
+        ("n / N", "jump to the next / previous alert"),
+        (". / ,", "step one snapshot forward / back (pauses)"),
+    )),
     ("Anywhere", (
         ("ctrl+p", "command palette: every action, spawn <type>, open <agent>"),
         ("?", "this help"),

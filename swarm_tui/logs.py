@@ -9,7 +9,7 @@ corrupts the screen.  Two writers must be redirected:
   handlers come back when the app ends.  Records that only echo a swarm event
   (they carry an ``event`` attribute) are not posted twice.
 - **Agent processes**, which inherit stderr from the multiprocessing forkserver:
-  :func:`start_forkserver_quietly` starts the forkserver with stderr pointing at the
+  :func:`start_forkserver` starts the forkserver with stderr pointing at the
   log file, before the app takes over the terminal, so every agent started later
   writes there too.
 """
@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine import Event, Severity
-
 from swarm_tui.messages import EventReceived
 
 _LEVEL_SEVERITY = (
@@ -116,33 +115,54 @@ class LogCapture:
         self._installed = []
 
 
-def start_forkserver_quietly(log_file: str | os.PathLike[str]) -> bool:
-    """Start the engine's forkserver with its stderr (and every agent's) going to ``log_file``.
+def start_forkserver(log_file: str | os.PathLike[str] | None = None) -> bool:
+    """Start multiprocessing's resource tracker and the engine's forkserver, if not running.
 
-    Must run before the app takes the terminal.  Returns ``False`` (and leaves things
-    as they were) if the file cannot be opened or the forkserver cannot start; the
-    orchestrator then starts it itself, with stderr on the terminal.
+    Two reasons to do this before the orchestrator does:
+
+    - While Textual runs, ``sys.stderr`` is its capture object, whose ``fileno()``
+      is not a real descriptor, and the resource tracker cannot start with it
+      ("bad value(s) in fds_to_keep").  Here ``sys.stderr`` is the real one for the
+      duration of the call.
+    - With ``log_file`` (before the app takes the terminal), file descriptor 2 points
+      at the log file while the helpers start, so they -- and every agent forked
+      later -- write their stderr there instead of over the screen.
+
+    Returns ``False`` (leaving things as they were) if it could not; the orchestrator
+    then tries itself.  Idempotent: running helpers are left alone.
     """
     import multiprocessing
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     from engine.orchestrator import PRELOAD
 
-    try:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
+    real_stderr = sys.__stderr__
+    if real_stderr is None:
         return False
-    sys.stderr.flush()
-    saved = os.dup(2)
+    fd = saved = -1
+    if log_file is not None:
+        try:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:
+            return False
+    previous = sys.stderr
     try:
-        os.dup2(fd, 2)
+        real_stderr.flush()
+        if fd >= 0:
+            saved = os.dup(2)
+            os.dup2(fd, 2)
+        sys.stderr = real_stderr
+        resource_tracker.ensure_running()
         multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
         forkserver.ensure_running()
         return True
     except Exception:
         return False
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(fd)
+        sys.stderr = previous
+        if saved >= 0:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if fd >= 0:
+            os.close(fd)

@@ -7,10 +7,11 @@ being drawn late, so a slow terminal never builds a backlog.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
-from engine.events import Event
-from engine.model import SwarmSnapshot
+from engine import Event, SwarmSnapshot
 
 
 class SnapshotUpdated(Message):
@@ -26,11 +27,16 @@ class SnapshotUpdated(Message):
 
 
 class EventReceived(Message):
-    """A swarm event (never coalesced: every event reaches the log)."""
+    """A swarm event (never coalesced: every event reaches the log).
 
-    def __init__(self, event: Event) -> None:
+    ``live`` is false for events the source replays from before the UI started
+    (they are logged, but do not pop up).
+    """
+
+    def __init__(self, event: Event, *, live: bool = True) -> None:
         super().__init__()
         self.event = event
+        self.live = live
 
 
 class SourceFailed(Message):
@@ -39,3 +45,15 @@ class SourceFailed(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
+
+
+class ReplayMoved(Message):
+    """A replay was played, paused, sped up or slowed down, or jumped (``state.jumped``)."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__()
+        self.state = state
+
+    def can_replace(self, message: Message) -> bool:
+        """Only a jump must be seen (history is rebuilt); other moves coalesce."""
+        return isinstance(message, ReplayMoved) and not getattr(self.state, "jumped", False)

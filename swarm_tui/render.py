@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any
 
 from rich.text import Text
 
-from engine.events import Event, Severity
-from engine.model import AgentInfo, SwarmSnapshot
-
+from engine import AgentInfo, Event, Severity, SwarmSnapshot
 from swarm_tui import charts
 
 # --- numbers -------------------------------------------------------------------------
@@ -126,6 +125,9 @@ SEVERITY_STYLES: dict[str, str] = {
     "critical": "bold white on red",
 }
 
+#: Four-letter tags of the severities in the event log.
+SEVERITY_TAGS = {"debug": "DBUG", "info": "INFO", "warning": "WARN", "error": "ERR!", "critical": "CRIT"}
+
 #: Severities from least to most serious (for "at least" filters).
 SEVERITY_ORDER = ("debug", "info", "warning", "error", "critical")
 
@@ -205,12 +207,23 @@ def order_agents(
     return sorted(shown, key=key, reverse=reverse)
 
 
-def key_metric(agent: AgentInfo) -> tuple[str, float] | None:
-    """The agent's headline gauge: its first custom gauge, or ``None`` when it has none.
+#: The headline gauge of the built-in agent types (their ``BaseAgent.key_metric``).
+#: The snapshot does not carry it yet; other types fall back to their first gauge.
+KEY_METRICS = {
+    "compute": "gflops", "echo": "handled", "resource": "forecast_cpu_pct", "learning": "reward_tps",
+    "thermal": "temp_c", "fault_tolerance": "anomalies",
+}
 
-    The engine's status row keeps gauges in the order the agent first set them,
-    and an agent type's ``key_metric`` is by convention set first.
+
+def key_metric(agent: AgentInfo) -> tuple[str, float] | None:
+    """The agent's headline gauge ``(name, value)``, or ``None`` when it has no gauge.
+
+    The type's known key metric if the agent reports it, else its first gauge (the
+    status row keeps gauges in the order the agent first set them).
     """
+    name = KEY_METRICS.get(agent.type)
+    if name is not None and name in agent.gauges:
+        return name, agent.gauges[name]
     for name, value in agent.gauges.items():
         return name, value
     return None
@@ -222,6 +235,8 @@ def key_metric_text(agent: AgentInfo, width: int = 8) -> Text:
     if metric is None:
         return Text(DASH, style="bright_black")
     name, value = metric
+    if name.endswith("_c"):
+        return Text(f"{name[:-2]} {value:.1f}°C")
     if name.endswith(("_pct", "_percent", "util")):
         bar = charts.gauge_bar(value / 100.0, width)
         return Text.assemble((bar, "green"), f" {fmt_percent(value)}")
@@ -271,7 +286,7 @@ class Column:
 #: The agent table's columns, most important first (a narrow terminal cuts the tail).
 AGENT_COLUMNS = (
     Column("sel", " ", 1),
-    Column("id", "agent", 14),
+    Column("id", "agent", 17),
     Column("type", "type", 9),
     Column("state", "state", 10),
     Column("priority", "nice", 4),
@@ -290,40 +305,59 @@ AGENT_COLUMNS = (
 # --- header ------------------------------------------------------------------------------
 
 
-def state_counts_text(snapshot: SwarmSnapshot) -> Text:
-    """``"3 running · 1 paused"`` with each state in its colour (``"no agents"`` when empty)."""
+#: Short state names for a narrow header.
+SHORT_STATES = {
+    "starting": "start", "warming": "warm", "running": "run", "paused": "pause", "throttled": "thrtl",
+    "stopping": "stop", "stopped": "stopd", "restarting": "rstrt", "crashed": "crash", "failed": "FAIL",
+}
+
+
+def state_counts_text(snapshot: SwarmSnapshot, *, short: bool = False) -> Text:
+    """``"3 running · 1 paused"`` with each state in its colour (``"no agents"`` when empty).
+
+    ``short`` abbreviates the states (``"3 run · 1 pause"``) for narrow terminals.
+    """
     counts = snapshot.count_by_state()
     if not counts:
         return Text("no agents", style="bright_black")
     out = Text()
     order = list(STATE_STYLES)
-    for i, (state, n) in enumerate(sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))):
+    ranked = sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
+    for i, (state, n) in enumerate(ranked):
         if i:
-            out.append(" · ", style="bright_black")
-        out.append(f"{n} {state}", style=state_style(state))
+            out.append("·" if short else " · ", style="bright_black")
+        out.append(f"{n} {SHORT_STATES.get(state, state) if short else state}", style=state_style(state))
     return out
 
 
-def header_text(snapshot: SwarmSnapshot | None, *, mode: str, name: str = "", status: str = "") -> Text:
-    """The two header lines: identity and agents; then throughput, latency and the machine.
+def header_text(snapshot: SwarmSnapshot | None, *, mode: str, name: str = "", status: str = "",
+                width: int | None = None, replay: Any = None) -> Text:
+    """The two header lines: identity, alerts and agents by state; then throughput, latency, machine.
 
-    ``status`` replaces the second line while there is no snapshot yet (``"starting
-    the swarm…"``, or why the engine failed).
+    ``status`` replaces the numbers while there is no snapshot yet (``"starting the
+    swarm…"``, or why the engine failed).  With ``width``, state names are shortened
+    when the full first line would not fit.
     """
     mode_style = {"live": "bold black on green", "replay": "bold black on yellow"}.get(mode, "bold black on cyan")
     line1 = Text(no_wrap=True, overflow="ellipsis")
     line1.append(f" {snapshot.name if snapshot else name or 'swarm'} ", style="bold reverse")
     line1.append(" ")
     line1.append(f" {mode.upper()} ", style=mode_style)
+    if replay is not None:
+        line1.append(" ")
+        line1.append_text(replay_text(replay))
     if snapshot is None:
         line1.append("  " + (status or "waiting for the first snapshot…"), style="italic")
         return line1
-    line1.append(f"  up {fmt_duration(snapshot.uptime_s)}  ")
-    cap = f"/{snapshot.max_agents}" if snapshot.max_agents else ""
-    line1.append(f"agents {len(snapshot.agents)}{cap}: ", style="bold")
-    line1.append_text(state_counts_text(snapshot))
-    line1.append("  alerts ", style="bold")
+    line1.append(f" up {fmt_duration(snapshot.uptime_s)} ")
+    line1.append(" alerts ", style="bold")
     line1.append(str(snapshot.alerts_total), style="bold red" if snapshot.alerts_total else "green")
+    cap = f"/{snapshot.max_agents}" if snapshot.max_agents else ""
+    line1.append(f"  agents {len(snapshot.agents)}{cap} ", style="bold")
+    counts = state_counts_text(snapshot)
+    if width is not None and line1.cell_len + counts.cell_len > width:
+        counts = state_counts_text(snapshot, short=True)
+    line1.append_text(counts)
     bus = snapshot.bus
     machine = snapshot.machine
     tasks = sum(a.tasks_per_s for a in snapshot.agents)
@@ -341,7 +375,26 @@ def header_text(snapshot: SwarmSnapshot | None, *, mode: str, name: str = "", st
         line2.append(" ")
     if status:
         line2.append(f" {status}", style="italic yellow")
-    return Text("\n").join([line1, line2])
+    out = Text("\n", no_wrap=True, overflow="ellipsis").join([line1, line2])
+    return out
+
+
+def replay_text(state: Any) -> Text:
+    """``▶ 0:12 / 1:05  ×2`` for a replay's state (``⏸`` when paused, ``■ end`` at the end)."""
+    def clock(seconds: float) -> str:
+        total = int(max(0.0, seconds))
+        return f"{total // 60}:{total % 60:02d}"
+
+    if state.at_end:
+        mark, style = "■", "bold"
+    elif state.playing:
+        mark, style = "▶", "bold green"
+    else:
+        mark, style = "⏸", "bold yellow"
+    out = Text.assemble((mark, style), f" {clock(state.position)} / {clock(state.duration)}  ×{state.speed:g}")
+    if state.truncated:
+        out.append("  (recording cut off)", style="yellow")
+    return out
 
 
 # --- events ------------------------------------------------------------------------------
@@ -354,7 +407,7 @@ def event_text(event: Event) -> Text:
     line = Text(no_wrap=False)
     line.append(fmt_clock(event.time), style="bright_black")
     line.append(" ")
-    line.append(f"{severity.upper():<5.5}", style=style)
+    line.append(SEVERITY_TAGS.get(severity, severity[:4].upper()).ljust(4), style=style)
     line.append(" ")
     line.append(event.name, style="bold")
     if event.agent_id:
@@ -423,15 +476,18 @@ def fmt_cores(cores: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def outcome(verb: str, done: Sequence[str], failed: Sequence[tuple[str, BaseException]]) -> tuple[str, str]:
+def outcome(verb: str, done: Sequence[str], failed: Sequence[tuple[str, BaseException]],
+            *, suffix: str = "") -> tuple[str, str]:
     """The notification for an action on several agents: ``(message, severity)``.
+
+    ``"{verb} {ids}{suffix}"`` says what worked, then one line per failure.
 
     ``severity`` is ``"information"``, ``"warning"`` (some failed) or ``"error"``
     (all failed), as ``App.notify`` takes it.
     """
     lines = []
     if done:
-        lines.append(f"{verb} {', '.join(done)}")
+        lines.append(f"{verb} {', '.join(done)}{suffix}")
     for agent_id, exc in failed:
         lines.append(f"{agent_id}: {error_text(exc)}" if agent_id else error_text(exc))
     if not failed:

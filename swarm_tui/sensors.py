@@ -1,25 +1,36 @@
 """Temperature readings for the thermal panel, extracted from a snapshot.
 
-The engine puts machine temperatures in ``snapshot.extra["thermal"]`` (the
-``ThermalCollector``'s reading as a dict: ``available``, ``reason`` and a list of
-``sensors`` each with ``label``/``id``, ``temperature_c``, ``critical_c``, ``max_c``)
-and thermal agents publish their model temperature as gauges whose names end in
-``_c`` (``temp_c``, ``predicted_c``).  Both are read tolerantly: anything missing or
-malformed is skipped, never an error, because a dashboard must draw whatever arrives.
+Where temperatures appear in a snapshot (the same places the Prometheus exporter
+reads, :func:`engine.export.prometheus.thermal_readings`):
+
+- ``snapshot.extra["thermal"]`` is either one machine reading ``{"sensors": [...]}``
+  or, as thermal agents publish it, ``{agent_id: report}`` where a report has
+  ``sensors`` (real sensors: ``label``/``id``, ``temperature_c``, ``critical_c``,
+  ``max_c``), ``source`` (``"sensor"`` or ``"modelled"``), ``hottest_c``,
+  ``predicted_c``, ``limit_c``, ``target_c`` and ``reason`` (why it is modelled);
+- thermal agents' gauges whose names end in ``_c`` (``temp_c``, ``predicted_c``),
+  used only for agents that published no report.
+
+Everything is read tolerantly: missing or malformed values are skipped, never an
+error, because a dashboard must draw whatever arrives.  Several thermal agents
+report the same machine sensors; each sensor is shown once.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from engine.model import SwarmSnapshot
+from engine import SwarmSnapshot
 
-#: Warning level used when a sensor does not say its own.
-DEFAULT_WARN_C = 80.0
 #: Critical level used when neither the sensor nor the configuration says one.
 DEFAULT_CRIT_C = 95.0
+#: How far below critical a gauge turns yellow when the sensor has no "high" level.
+WARN_MARGIN_C = 10.0
+
+NO_SENSORS = "no temperature sensors on this machine"
 
 
 @dataclass(frozen=True)
@@ -31,25 +42,29 @@ class SensorReading:
         celsius: the temperature.
         warn_c: where the gauge turns yellow.
         crit_c: where it turns red (and the gauge's full scale).
-        modelled: the value comes from a model, not a sensor (labelled as such).
+        modelled: the value comes from a model, not a sensor (marked ``~``).
     """
 
     label: str
     celsius: float
-    warn_c: float = DEFAULT_WARN_C
+    warn_c: float = DEFAULT_CRIT_C - WARN_MARGIN_C
     crit_c: float = DEFAULT_CRIT_C
     modelled: bool = False
 
 
 @dataclass(frozen=True)
 class ThermalView:
-    """What the thermal panel shows: readings, or the reason there are none."""
+    """What the thermal panel shows.
+
+    Attributes:
+        readings: the gauges, real sensors first.
+        note: a sentence shown above them (that there are no sensors), or ``""``.
+        detail: why (e.g. the thermal agent's reason for modelling), shown if there is room.
+    """
 
     readings: tuple[SensorReading, ...]
-    reason: str = ""
-
-
-NO_SENSORS = "no temperature sensors on this machine"
+    note: str = ""
+    detail: str = ""
 
 
 def _number(value: Any) -> float | None:
@@ -58,38 +73,73 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+def _sensors(report: Mapping[str, Any], critical_c: float) -> Iterator[tuple[str, SensorReading]]:
+    """(key, reading) for each real sensor listed in a reading or report."""
+    for sensor in report.get("sensors") or ():
+        if not isinstance(sensor, Mapping):
+            continue
+        celsius = _number(sensor.get("temperature_c"))
+        if celsius is None:
+            continue
+        crit = _number(sensor.get("critical_c")) or critical_c
+        warn = _number(sensor.get("max_c")) or crit - WARN_MARGIN_C
+        label = str(sensor.get("label") or sensor.get("id") or "sensor")
+        key = str(sensor.get("id") or label)
+        yield key, SensorReading(label, celsius, min(warn, crit), crit, bool(sensor.get("modelled", False)))
+
+
+def _model(agent_id: str, report: Mapping[str, Any], critical_c: float) -> Iterator[SensorReading]:
+    """A thermal agent's modelled temperature (and its prediction) when it has no sensor."""
+    if report.get("source") != "modelled":
+        return
+    crit = _number(report.get("limit_c")) or critical_c
+    warn = _number(report.get("target_c")) or crit - WARN_MARGIN_C
+    now = _number(report.get("hottest_c"))
+    if now is not None:
+        yield SensorReading(f"{agent_id} model", now, min(warn, crit), crit, modelled=True)
+    ahead = _number(report.get("predicted_c"))
+    if ahead is not None:
+        horizon = _number(report.get("horizon_s"))
+        label = f"{agent_id} in {horizon:g}s" if horizon else f"{agent_id} predicted"
+        yield SensorReading(label, ahead, min(warn, crit), crit, modelled=True)
 
 
 def thermal_view(snapshot: SwarmSnapshot | None, *, critical_c: float = DEFAULT_CRIT_C) -> ThermalView:
-    """The readings of a snapshot: machine sensors first, then agents' model temperatures.
+    """The readings of a snapshot: real sensors first, then modelled temperatures.
 
-    ``critical_c`` (``performance_thresholds.thermal_critical``) is used for sensors
-    that do not report their own critical limit; warning is 10 °C below critical.
+    ``critical_c`` (``performance_thresholds.thermal_critical``) is the limit for
+    readings that do not carry their own.  Without any real sensor the note says
+    so plainly (followed by the reason a thermal agent gave, if any).
     """
     if snapshot is None:
         return ThermalView((), "waiting for data")
-    readings: list[SensorReading] = []
     thermal = snapshot.extra.get("thermal") if isinstance(snapshot.extra, Mapping) else None
-    reason = str(_get(thermal, "reason") or "") if thermal is not None else ""
-    for sensor in _get(thermal, "sensors") or () if thermal is not None else ():
-        celsius = _number(_get(sensor, "temperature_c"))
-        if celsius is None:
-            continue
-        crit = _number(_get(sensor, "critical_c")) or critical_c
-        warn = _number(_get(sensor, "max_c")) or crit - 10.0
-        label = str(_get(sensor, "label") or _get(sensor, "id") or "sensor")
-        readings.append(SensorReading(label, celsius, min(warn, crit), crit, bool(_get(sensor, "modelled"))))
+    real: dict[str, SensorReading] = {}
+    modelled: list[SensorReading] = []
+    reasons: list[str] = []
+    reported: set[str] = set()
+    if isinstance(thermal, Mapping):
+        reports = [("", thermal)] if "sensors" in thermal else [
+            (str(k), v) for k, v in thermal.items() if isinstance(v, Mapping)]
+        for agent_id, report in reports:
+            reported.add(agent_id)
+            for key, reading in _sensors(report, critical_c):
+                if reading.modelled:
+                    modelled.append(reading)
+                else:
+                    real.setdefault(key, reading)
+            modelled.extend(_model(agent_id, report, critical_c))
+            reason = str(report.get("reason") or "")
+            if reason and reason not in reasons:
+                reasons.append(reason)
     for agent in snapshot.agents:
+        if agent.id in reported:
+            continue
         for name, value in agent.gauges.items():
             celsius = _number(value)
-            if celsius is None or not name.endswith("_c"):
-                continue
-            readings.append(SensorReading(f"{agent.id} {name[:-2].replace('_', ' ')}", celsius,
-                                          critical_c - 10.0, critical_c, modelled=True))
-    if readings:
-        return ThermalView(tuple(readings))
-    return ThermalView((), NO_SENSORS + (f" ({reason})" if reason and "unavailable" in reason else ""))
+            if celsius is not None and name.endswith("_c"):
+                label = f"{agent.id} {name[:-2].replace('_', ' ')}"
+                modelled.append(SensorReading(label, celsius, critical_c - WARN_MARGIN_C, critical_c, True))
+    if real:
+        return ThermalView((*real.values(), *modelled))
+    return ThermalView(tuple(modelled), NO_SENSORS, reasons[0] if reasons else "")

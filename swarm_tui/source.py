@@ -6,24 +6,28 @@ shutdown), a replay of a recorded session, or a fixed-data source for tests and
 screenshots (:mod:`swarm_tui.fixed_source`) -- so the three are interchangeable.
 
 Queries (``get_system_status``, ``agent_details``, ``available_types``) are cheap and
-synchronous; commands are coroutines and raise the engine's errors
+synchronous; a source may also push its snapshots (``add_status_handler``, optional:
+the bridge polls sources without it); commands are coroutines and raise the engine's errors
 (``MaxAgentsReached``, ``UnknownAgent``...), ``ValueError`` or ``PermissionError``,
 which the app turns into notifications.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from engine.config import SwarmConfig
-from engine.events import Event
-from engine.model import SwarmSnapshot
-from engine.orchestrator import Orchestrator
+from engine import Event, Orchestrator, SwarmConfig, SwarmError, SwarmSnapshot
+from engine.export import ObserverOptions, Observers, attach_observers
 
 log = logging.getLogger("swarm_tui.source")
 
 EventHandler = Callable[[Event], Any]
+
+#: Who the audit log says acted, for every command given through the UI.
+UI_ACTOR = "ui"
 
 
 @runtime_checkable
@@ -81,17 +85,36 @@ class SwarmSource(Protocol):
 class LiveSource:
     """The live engine: an :class:`engine.Orchestrator` on the app's own event loop.
 
-    ``start()`` starts the swarm, the agents configured in ``swarm.toml`` and, with
-    ``demo``, the demonstration traffic; ``stop()`` shuts everything down so that no
-    process or shared-memory segment is left behind.
+    ``start()`` attaches the observers (recording, Prometheus endpoint, audit log --
+    whatever ``observers`` names), starts the swarm, the agents configured in
+    ``swarm.toml`` and, with ``demo``, a demonstration scenario; ``stop()`` shuts it
+    all down so that no process or shared-memory segment is left behind.
+
+    Args:
+        config: the swarm configuration (a demo scenario's overlay is applied here).
+        demo: a scenario name from :mod:`engine.demo` (``True`` = the default one).
+        log_level: the agents' log level.
+        observers: what to record, export and audit.
+
+    Raises:
+        engine.demo.DemoUnavailable: unknown scenario, or it needs a missing agent type.
+        ConfigError: the scenario's overlay does not fit the configuration.
     """
 
     mode = "live"
 
-    def __init__(self, config: SwarmConfig, *, demo: bool = False, log_level: str | None = None) -> None:
+    def __init__(self, config: SwarmConfig, *, demo: str | bool | None = None, log_level: str | None = None,
+                 observers: ObserverOptions | None = None) -> None:
+        self.demo = demo or None
+        if self.demo:
+            from engine.demo import prepare_config
+
+            config = prepare_config(config, self.demo)
         self.config = config
-        self.demo = demo
+        self.observer_options = observers
+        self.observers: Observers | None = None
         self.orchestrator = Orchestrator(config, log_level=log_level)
+        self._demo_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
 
@@ -101,23 +124,34 @@ class LiveSource:
         return self._started and not self._stopped
 
     async def start(self) -> None:
-        """Start the swarm, the configured agents and (``demo``) the demo traffic."""
+        """Start the observers, the swarm, the configured agents and the demo scenario."""
         if self._started:
             return
         self._started = True
+        if self.observer_options is not None:
+            self.observers = attach_observers(self.orchestrator, self.observer_options)
         await self.orchestrator.start()
-        await self.orchestrator.start_configured()
+        try:
+            await self.orchestrator.start_configured()
+        except SwarmError as exc:  # the swarm runs; say why some agents are missing
+            log.error("not every configured agent started: %s", exc)
         if self.demo:
             from engine.demo import start_demo
 
-            await start_demo(self.orchestrator)
+            self._demo_task = await start_demo(self.orchestrator, self.demo)
 
     async def stop(self) -> None:
-        """Shut the swarm down (idempotent)."""
+        """Shut the swarm down and finish the observers (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
-        await self.orchestrator.shutdown()
+        if self._demo_task is not None and not self._demo_task.done():
+            self._demo_task.cancel()
+        try:
+            await self.orchestrator.shutdown()
+        finally:
+            if self.observers is not None:
+                self.observers.close(reason="stopped")
 
     # --- the orchestrator's interface, delegated ---------------------------------------
 
@@ -129,6 +163,9 @@ class LiveSource:
         """See :meth:`engine.Orchestrator.add_event_handler`."""
         self.orchestrator.add_event_handler(event, handler)
 
+    def add_status_handler(self, handler: Callable[[SwarmSnapshot], object]) -> None:
+        """See :meth:`engine.Orchestrator.add_status_handler`."""
+        self.orchestrator.add_status_handler(handler)  # type: ignore[arg-type]
     def available_types(self) -> list[str]:
         """See :meth:`engine.Orchestrator.available_types`."""
         return self.orchestrator.available_types()
@@ -139,28 +176,28 @@ class LiveSource:
 
     async def create_agent(self, agent_type: str, id: str | None = None, **kwargs: Any) -> str:
         """See :meth:`engine.Orchestrator.create_agent`."""
-        return await self.orchestrator.create_agent(agent_type, id, **kwargs)
+        return await self.orchestrator.create_agent(agent_type, id, actor=UI_ACTOR, **kwargs)
 
     async def destroy_agent(self, agent_id: str) -> None:
         """See :meth:`engine.Orchestrator.destroy_agent`."""
-        await self.orchestrator.destroy_agent(agent_id)
+        await self.orchestrator.destroy_agent(agent_id, actor=UI_ACTOR)
 
     async def set_priority(self, agent_id: str, priority: int) -> None:
         """See :meth:`engine.Orchestrator.set_priority`."""
-        await self.orchestrator.set_priority(agent_id, priority)
+        await self.orchestrator.set_priority(agent_id, priority, actor=UI_ACTOR)
 
     async def pause_agent(self, agent_id: str) -> None:
         """See :meth:`engine.Orchestrator.pause_agent`."""
-        await self.orchestrator.pause_agent(agent_id)
+        await self.orchestrator.pause_agent(agent_id, actor=UI_ACTOR)
 
     async def resume_agent(self, agent_id: str) -> None:
         """See :meth:`engine.Orchestrator.resume_agent`."""
-        await self.orchestrator.resume_agent(agent_id)
+        await self.orchestrator.resume_agent(agent_id, actor=UI_ACTOR)
 
     async def restart_agent(self, agent_id: str) -> None:
         """See :meth:`engine.Orchestrator.restart_agent`."""
-        await self.orchestrator.restart_agent(agent_id)
+        await self.orchestrator.restart_agent(agent_id, actor=UI_ACTOR)
 
     async def pin_agent(self, agent_id: str, cpus: Sequence[int]) -> None:
         """See :meth:`engine.Orchestrator.pin_agent`."""
-        await self.orchestrator.pin_agent(agent_id, list(cpus))
+        await self.orchestrator.pin_agent(agent_id, list(cpus), actor=UI_ACTOR)

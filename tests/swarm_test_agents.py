@@ -96,3 +96,21 @@ class SegfaultAgent(BaseAgent):
         if message.message_type == "segv":
             os.kill(os.getpid(), signal.SIGSEGV)
         return None
+
+
+class LeakAgent(BaseAgent):
+    """Leaks memory steadily: ``leak_mb`` MiB per cycle (touched, so it is resident),
+    up to ``max_leak_mb`` in total so that a failing test cannot exhaust the machine."""
+
+    agent_type = "leaker"
+
+    def __init__(self, agent_id: str = "", **options: Any) -> None:
+        super().__init__(agent_id, **options)
+        self.leak_mb = float(options.get("leak_mb", 2.0))
+        self.max_leak_mb = float(options.get("max_leak_mb", 1024.0))
+        self.hoard: list[bytes] = []
+
+    def execute_cycle(self) -> None:
+        if len(self.hoard) * self.leak_mb < self.max_leak_mb:
+            self.hoard.append(b"\xa5" * int(self.leak_mb * 2**20))
+        self.set_gauge("leaked_mb", len(self.hoard) * self.leak_mb)

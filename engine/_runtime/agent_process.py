@@ -60,9 +60,9 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def agent_main(launch: AgentLaunch) -> None:
     """Process entry point: run the agent, then exit with its status code."""
     code = AgentRuntime(launch).run()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    # Leave through multiprocessing's normal exit path so its finalizers run (e.g. the
+    # named semaphores numba creates are unlinked instead of reported as leaked).
+    sys.exit(code)
 
 
 def _close_forkserver_alive_fd() -> None:
@@ -190,6 +190,7 @@ class AgentRuntime:
             request_timeout=cfg.bus.request_timeout,
         )
         self.communicator.set_reply_waiter(self._wait_reply)
+        self.communicator.attach_inbox(self.inbox)
         self.context = AgentContext(
             agent_id=launch.agent_id,
             agent_type=launch.agent_type,
@@ -203,6 +204,8 @@ class AgentRuntime:
             _emit=self._emit_event,
             _stop=self._request_stop,
             _beat=self._beat,
+            _table=self.table,  # read-only view for the fault-tolerance agent
+            _prefix=launch.prefix,
         )
 
     def _beat(self) -> None:
@@ -323,6 +326,19 @@ class AgentRuntime:
             duty_cycle=ctx.duty_cycle, cycle_ms=self.cycle_ms, priority=ctx.priority,
         )  # fmt: skip
 
+    def _report_channel_faults(self) -> None:
+        """Turn corrupt frames the receiver skipped into ``channel_fault`` events."""
+        for fault in self.receiver.take_faults():
+            self.errors += 1
+            self._emit_event(
+                "channel_fault",
+                f"corrupt frame from slot {fault.producer} on lane {fault.lane.name.lower()}: "
+                f"{fault.reason}; {fault.bytes_lost} bytes skipped to resynchronise",
+                "error",
+                {"producer": fault.producer, "lane": fault.lane.name.lower(), "reason": fault.reason,
+                 "bytes_lost": fault.bytes_lost},
+            )
+
     def _checkpoint(self) -> None:
         state = self._call(self.agent.snapshot)
         if state is None:
@@ -366,6 +382,7 @@ class AgentRuntime:
                 if not _orchestrator_alive(self.launch.orchestrator_pid):
                     self.log.error("orchestrator (pid %d) is gone; exiting", self.launch.orchestrator_pid)
                     raise _Stop()
+                self._report_channel_faults()
                 self._heartbeat()
                 next_beat = now + self.heartbeat_interval
             if now >= next_ckpt:

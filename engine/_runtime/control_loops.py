@@ -86,7 +86,9 @@ class ControlLoops:
         while True:
             await asyncio.sleep(cfg.monitoring_interval)
             snapshot = orch.get_system_status()
-            self.alerts.check(snapshot, th.cpu_critical, th.memory_critical, orch.emit)
+            if not any(a.type == "resource" and a.pid for a in snapshot.agents):
+                # A running resource agent raises these alerts itself (with its own telemetry).
+                self.alerts.check(snapshot, th.cpu_critical, th.memory_critical, orch.emit)
             orch.notify_status(snapshot)
             if cfg.auto_scaling and time.monotonic() - last_scale >= cfg.optimization_interval:
                 last_scale = time.monotonic()

@@ -29,9 +29,11 @@ class InboxPump:
         loop: asyncio.AbstractEventLoop,
         *,
         poll_timeout: float = 0.5,
+        on_faults: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.receiver = receiver
         self._handle = handle
+        self._on_faults = on_faults
         self._loop = loop
         self._poll_timeout = poll_timeout
         self._running = False
@@ -72,18 +74,22 @@ class InboxPump:
         """Handle every frame now in the inbox (loop thread only); returns how many."""
         n = 0
         while n < limit:
-            try:
-                frame = self.receiver.receive_nowait()
+            try:  # batches also publish the receive counters to shared memory
+                frames = self.receiver.receive_batch(min(256, limit - n), timeout=0)
             except ChannelEmpty:
                 break
-            try:
-                self._handle(frame)
-            except Exception:
-                log.exception("handling an inbox frame failed")
-            finally:
-                self.receiver.ack(frame)
-            n += 1
+            for frame in frames:
+                try:
+                    self._handle(frame)
+                except Exception:
+                    log.exception("handling an inbox frame failed")
+                finally:
+                    self.receiver.ack(frame)
+            n += len(frames)
         self.handled += n
+        faults = self.receiver.take_faults()
+        if faults and self._on_faults is not None:
+            self._on_faults(faults)
         return n
 
     def stop(self) -> None:

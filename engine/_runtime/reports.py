@@ -21,7 +21,7 @@ from engine._runtime import protocol
 from engine._runtime.protocol import Kind
 from engine._runtime.supervisor import Child
 from engine.communicator import Message, decode_message
-from engine.errors import ChannelError, SwarmError
+from engine.errors import SwarmError
 from engine.events import Event, Severity
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,8 +113,20 @@ class ReportRouter:
         if msg.expects_reply:
             try:
                 self.orch.communicator.reply(msg, result)
-            except ChannelError as exc:
+            except SwarmError as exc:  # channel full/closed, or the swarm is shutting down
                 log.warning("reply to action from %s not delivered: %s", msg.sender_id, exc)
+
+    def channel_faults(self, faults: list[Any]) -> None:
+        """Report corrupt frames found in the orchestrator's inbox as events."""
+        for fault in faults:
+            child = self.orch.child_in_slot(fault.producer)
+            self.orch.emit(Event(
+                "channel_fault", time.time(), Severity.ERROR, child.agent_id if child else None,
+                f"corrupt frame from slot {fault.producer} to the orchestrator on lane "
+                f"{fault.lane.name.lower()}: {fault.reason}; {fault.bytes_lost} bytes skipped",
+                {"producer": fault.producer, "lane": fault.lane.name.lower(), "reason": fault.reason,
+                 "bytes_lost": fault.bytes_lost},
+            ))
 
     def forget_agent(self, agent_id: str) -> None:
         """Drop the publications of a destroyed agent."""

@@ -386,7 +386,8 @@ class Supervisor:
                             limit="rss_limit_mb", rss_bytes=row.rss_bytes)
                 _kill(child.pid, signal.SIGKILL)
                 continue
-            limit = cfg.heartbeat_timeout if fresh else max(cfg.heartbeat_timeout, cfg.startup_timeout)
+            starting = not fresh or row.state in (AgentState.STARTING, AgentState.WARMING)
+            limit = max(cfg.heartbeat_timeout, cfg.startup_timeout) if starting else cfg.heartbeat_timeout
             if age > limit:
                 child.hung_reason = f"hung: no heartbeat for {age:.1f} s (limit {limit:g} s)"
                 self._event(AGENT_HUNG, child, f"{child.agent_id} {child.hung_reason}; killing it",

@@ -725,16 +725,30 @@ class Receiver:
                 return got
         return got
 
-    def _poll_closed(self, out: list[Frame], max_n: int) -> int:
+    def _poll_one(self) -> Frame | None:
+        """The single-frame version of :meth:`_poll` (the latency path)."""
+        self._polls += 1
+        if self._hot[H_ACTIVE_GEN] != self._gen or not self._polls & REFRESH_EVERY_POLLS:
+            self._refresh_active()
+        for rings in self._active_lanes:
+            for ring in rings:
+                f = ring.read_one()
+                if f is not None:
+                    if len(rings) > 1:
+                        rings.remove(ring)
+                        rings.append(ring)  # served last goes to the back
+                    return f
+        return None
+
+    def _poll_closed(self, out: list[Frame] | None = None, max_n: int = 1) -> int:
         raise ChannelClosed(f"receiver of {self._mb.name} is closed")
 
     def receive_nowait(self) -> Frame:
         """The next frame, or raise ``ChannelEmpty`` (``ChannelClosed`` once closed and drained)."""
-        one = self._one
-        if self._poll(one, 1):
-            return one.pop()
-        self._raise_empty()
-        raise AssertionError("unreachable")  # pragma: no cover
+        f = self._poll_one()
+        if f is None:
+            self._raise_empty()
+        return f  # type: ignore[return-value]
 
     def receive(self, timeout: float | None = None) -> Frame:
         """The next frame, waiting up to ``timeout`` seconds (``None``: forever).
@@ -744,9 +758,10 @@ class Receiver:
             ChannelClosed: this receiver is closed, or the mailbox is marked closed
                 and drained.
         """
+        f = self._poll_one()
+        if f is not None:
+            return f
         one = self._one
-        if self._poll(one, 1):
-            return one.pop()
         self._wait(one, 1, timeout)
         return one.pop()
 
@@ -775,13 +790,38 @@ class Receiver:
         spin_end = start + self._spin_ns
         if deadline is not None:
             spin_end = min(spin_end, deadline)
+        for ring in self._rings.values():
+            ring.flush_stats()  # idle time: do the deferred bookkeeping now
         i = 0
-        while True:
-            if poll(out, max_n):
-                return
-            i += 1
-            if not i & 15 and perf_counter_ns() >= spin_end:
-                break
+        if max_n == 1 and len(self._rings) == 1:
+            # One active ring: spin on its tail word alone (a few bytecodes per
+            # iteration), leaving for the general loop if another ring appears.
+            (ring,) = self._rings.values()
+            tail_word = ring._p
+            gen = self._gen
+            poll_one = self._poll_one
+            while True:
+                if tail_word[0] != ring.r:
+                    f = poll_one()
+                    if f is not None:
+                        out.append(f)
+                        return
+                i += 1
+                if not i & 31 and (perf_counter_ns() >= spin_end or hot[H_ACTIVE_GEN] != gen):
+                    break
+        if max_n == 1:
+            poll_one = self._poll_one
+            while perf_counter_ns() < spin_end:
+                for _ in range(16):
+                    f = poll_one()
+                    if f is not None:
+                        out.append(f)
+                        return
+        else:
+            while perf_counter_ns() < spin_end:
+                for _ in range(16):
+                    if poll(out, max_n):
+                        return
         while True:
             value = hot[H_DOORBELL]
             hot[H_ASLEEP] = 1
@@ -855,28 +895,38 @@ class Receiver:
         """Mark ``frame`` handled; its bytes are freed once every earlier frame of
         its ring is handled too.  Acknowledging twice is harmless."""
         ring = frame[12]
-        if ring.owner is not self or ring.closed:
+        if ring.owner is not self:  # a closed ring has no owner
             self._bad_ack(ring)
-        ring.ack_local(frame)
-        ring.commit()
+        ring.ack(frame)
 
     def ack_batch(self, frames: Sequence[Frame]) -> None:
         """:meth:`ack` every frame, with one shared-memory store per ring."""
-        cur = None
+        cur: RingConsumer | None = None
+        head = epoch = 0
         for f in frames:
             ring = f[12]
             if ring is not cur:
                 if cur is not None:
+                    cur.head = head
                     cur.commit()
-                if ring.owner is not self or ring.closed:
+                if ring.owner is not self:
                     self._bad_ack(ring)
                 cur = ring
-            ring.ack_local(f)
+                head, epoch = ring.head, ring.epoch
+            if f[14] == head and f[13] == epoch and not ring._ooo:
+                head = f[15]  # in order: the common case, no method call
+                if head == ring.last_end:
+                    head = ring.last_end = ring.r
+            else:
+                ring.head = head
+                ring.ack_local(f)
+                head = ring.head
         if cur is not None:
+            cur.head = head
             cur.commit()
 
     def _bad_ack(self, ring: RingConsumer) -> None:
-        if self._closed or (ring.owner is self and ring.closed):
+        if self._closed or ring.closed:
             raise ChannelClosed(f"receiver of {self._mb.name} is closed")
         raise ValueError("frame was not received by this receiver")
 
@@ -900,6 +950,7 @@ class Receiver:
             return
         self._closed = True
         self._poll = self._poll_closed  # type: ignore[method-assign]
+        self._poll_one = self._poll_closed  # type: ignore[method-assign, assignment]
         for ring in self._rings.values():
             ring.close()
         self._rings.clear()

@@ -94,12 +94,23 @@ memory never passes as a record.
 end of the data area and against the published tail *before* any payload byte
 is read, and all reads are bounds-checked slices of this ring's own data view,
 so a garbage header can never make the consumer read outside the ring.  A bad
-record is counted as rejected, reported as a :class:`ChannelFault`, and the
-consumer resynchronises by skipping to the producer's published tail, counting
-the skipped bytes as lost.  Control words are validated too: a tail that is not
-8-aligned or further than ``cap`` ahead is ignored until the producer (which
-keeps its own copy) publishes again; a tail *behind* the read cursor means the
-cursor was moved by garbage, so the consumer goes back to it.
+record (length, header, checksum, or a sequence number other than the expected
+one -- a stale record of an earlier lap reached through a corrupt tail) is
+counted as rejected, reported as a :class:`ChannelFault`, and the consumer
+resynchronises by skipping to the producer's published tail, counting the
+skipped bytes as lost; the sequence check restarts with the next frame.
+
+Control words are validated too.  Each side keeps its own positions locally and
+only publishes them, so garbage in a shared word is repaired by the next store
+of its owner.  A tail that is not 8-aligned, more than ``cap`` ahead, or more
+than ``cap`` behind the read cursor is ignored (one fault) until the producer
+publishes again; a tail at most ``cap`` *behind* the cursor means the cursor was
+moved by an earlier garbage tail, so the consumer goes back to it (a new
+"epoch": frames handed out before are void, their acks ignored).  A producer
+that reads an impossible head re-publishes its tail and reports "full"; the
+consumer re-stores its head on every commit and every time it goes to sleep.
+Garbage in the mailbox header (closed flag, doorbell) is not repaired: a stray
+closed flag makes senders fail loudly with ``ChannelClosed``.
 """
 
 from __future__ import annotations
@@ -171,9 +182,16 @@ F_KNOWN = F_PAD | F_ADLER
 ADLER_BELOW = 1024 - 44  # payload bytes below which Adler-32 is used (span < 1 KiB)
 MIN_CAPACITY = 256
 MAX_CAPACITY = 1 << 30
-_RESYNC_FAULT_LIMIT = 1 << 62
 
 assert REC.size == HDR and BODY.size == HDR - 4
+
+# Hot-path bindings: one global lookup instead of a module attribute lookup.
+_mono = time.monotonic_ns
+_adler = zlib.adler32
+_crc = zlib.crc32
+_body_pack = BODY.pack
+_rec_unpack = REC.unpack_from
+LAT_FLUSH_EVERY = 64  # frames between lazy statistics flushes on the read_one path
 
 
 def ring_region_size(capacity: int) -> int:
@@ -445,6 +463,7 @@ class _Views:
             )
         base = offset + RING_HEADER_BYTES
         self.data = buf[base : base + capacity]
+        self.d32 = self.data.cast("I")  # checksum word of a record: d32[offset >> 2]
         self.p = buf[offset + _PROD_LINE : offset + _PROD_LINE + 64].cast("Q")
         self.c = buf[offset + _CONS_LINE : offset + _CONS_LINE + 64].cast("Q")
         self.w = buf[offset + _WAIT_LINE : offset + _WAIT_LINE + 8].cast("I")
@@ -452,7 +471,7 @@ class _Views:
         self.space_addr = address_of(buf, offset + _WAIT_LINE + 4 * W_SPACE)
 
     def release(self) -> None:
-        for v in (self.data, self.p, self.c, self.w, self.hist):
+        for v in (self.d32, self.data, self.p, self.c, self.w, self.hist):
             v.release()
 
 
@@ -472,6 +491,7 @@ class RingProducer:
     ) -> None:
         v = self._views = _Views(buf, offset, capacity)
         self._data = v.data
+        self._d32 = v.d32
         self._p = v.p
         self._c = v.c
         self._w = v.w
@@ -516,6 +536,38 @@ class RingProducer:
         n = len(payload)
         rec = (n + 55) & -8
         tail = self.tail
+        o = tail & self._mask
+        if tail + rec - self.head > self._cap or o + rec > self._cap or n >= ADLER_BELOW:
+            return self._put_general(payload, msg_type, recipient, msg_id, correlation_id)
+        # Fast path: fits before the end without wrapping, small frame (Adler-32).
+        seq = self.seq
+        body = _body_pack(
+            n, seq, msg_id, correlation_id, _mono(), msg_type, self._producer, recipient,
+            self._lane, F_ADLER,
+        ) + payload  # fmt: skip
+        self._d32[o >> 2] = _adler(body)
+        self._data[o + 4 : o + 48 + n] = body
+        self.tail = tail = tail + rec
+        self.seq = seq = seq + 1
+        self.nbytes = nb = self.nbytes + n
+        p = self._p
+        p[P_SEQ] = seq
+        p[P_BYTES] = nb
+        p[P_TAIL] = tail  # publication: everything above is visible before this store
+        return True
+
+    def _put_general(
+        self,
+        payload: bytes | memoryview,
+        msg_type: int,
+        recipient: int,
+        msg_id: int,
+        correlation_id: int,
+    ) -> bool:
+        """:meth:`put` for every case: full ring, wrap-around, large frames."""
+        n = len(payload)
+        rec = (n + 55) & -8
+        tail = self.tail
         cap = self._cap
         o = tail & self._mask
         rem = cap - o
@@ -546,9 +598,8 @@ class RingProducer:
                 + payload
             )
             ck = zlib.crc32(body)
-        data = self._data
-        CK.pack_into(data, o, ck)
-        data[o + 4 : o + 48 + n] = body
+        self._d32[o >> 2] = ck
+        self._data[o + 4 : o + 48 + n] = body
         tail += rec
         self.tail = tail
         self.seq = seq + 1
@@ -696,7 +747,7 @@ class RingProducer:
         """Release the views (idempotent)."""
         if not self.closed:
             self.closed = True
-            self._data = self._p = self._c = self._w = None  # type: ignore[assignment]
+            self._data = self._d32 = self._p = self._c = self._w = None  # type: ignore[assignment]
             self._views.release()
 
 
@@ -707,8 +758,14 @@ class RingConsumer:
     """The reading end of one ring.  Not thread-safe: one consumer per ring.
 
     Reads frames from the read cursor, checks each (lengths, header, checksum,
-    sequence) and hands out :class:`Frame` objects; :meth:`ack_local` plus
-    :meth:`commit` move the committed head.  Faults go to ``fault_sink``.
+    sequence) and hands out :class:`Frame` objects; :meth:`ack` moves the
+    committed head.  Faults go to ``fault_sink``.
+
+    The read cursor and the received/bytes counters are stored before a frame
+    is handed out.  The latency histogram of single reads is updated lazily by
+    :meth:`flush_stats` -- every ``LAT_FLUSH_EVERY`` frames and whenever the
+    receiver is about to wait -- to keep that arithmetic off the latency-critical
+    path; a consumer killed in between loses at most that many samples.
     """
 
     def __init__(
@@ -743,6 +800,7 @@ class RingConsumer:
         self._bad_tail_seen = -1
         self._ooo: dict[int, int] = {}
         self._one: list[Frame] = []
+        self._lat: list[int] = []  # latencies not yet in the shared histogram
         c = v.c
         self.received = c[C_RECV]
         self.nbytes = c[C_BYTES]
@@ -751,15 +809,13 @@ class RingConsumer:
         self.lost = c[C_LOST]
         self.seq_errors = c[C_SEQERR]
         head, read, tail = c[C_HEAD], c[C_READ], v.p[P_TAIL]
-        if head & 7 or (not tail & 7 and not 0 <= tail - head <= capacity):
-            # Garbage in the control words: trust the producer's tail if it looks
-            # sane (frames between are lost), else keep an aligned head and let
-            # read_into wait for the producer to publish a sane tail again.
-            new_head = head & ~7 if tail & 7 else tail
-            self._fault(f"committed head {head} inconsistent with tail {tail}", 0, head)
+        if head & 7:
+            # Garbage in our own committed head: start at the producer's tail if it
+            # is plausible, else at 0, and let read_into resynchronise from there.
+            self._fault(f"committed head {head} is not 8-aligned", 0, head)
             self.rejected += 1
             c[C_REJECTED] = self.rejected
-            head = new_head
+            head = tail if not tail & 7 else 0
             c[C_HEAD] = head
         self.head = head
         self.r = head
@@ -775,14 +831,64 @@ class RingConsumer:
         return self._p[P_TAIL] != self.r
 
     def read_one(self) -> Frame | None:
-        """Return the next frame, or ``None``."""
+        """Return the next frame, or ``None``.
+
+        The common case (a plain small frame, in sequence, before the end of the
+        data area) is handled inline; anything else -- padding, a large or
+        redelivered frame, the first frame after attaching, or any validation
+        failure -- goes through :meth:`read_into`, which re-validates from scratch.
+        """
+        t = self._p[P_TAIL]
+        r = self.r
+        if t == r:
+            return None
+        o = r & self.mask
+        rem = self.cap - o
+        if rem < HDR or r < self.redeliver_until:
+            return self._read_one_general()
+        # No separate check of the tail word: a record is taken here only if it
+        # ends at or before the tail, carries the expected sequence number and
+        # its checksum matches -- a garbage tail cannot pass all three, and any
+        # failure re-runs the fully validating general path.
+        data = self._data
+        ck, plen, seq, mid, cid, sns, mt, snd, rcp, ln, fl = _rec_unpack(data, o)
+        e = plen + 48
+        r2 = r + ((e + 7) & -8)
+        if r2 > t or e > rem or seq != self.exp or fl != F_ADLER or ln != self.lane or snd != self.producer:
+            return self._read_one_general()
+        rb = data[o + 4 : o + e].tobytes()
+        if _adler(rb) != ck:
+            return self._read_one_general()
+        now = _mono()
+        self.exp = seq + 1
+        self.r = r2
+        c = self._c
+        c[C_READ] = r2  # before the frame leaves: a successor redelivers it
+        self.received = k = self.received + 1
+        c[C_RECV] = k
+        self.nbytes = k = self.nbytes + plen
+        c[C_BYTES] = k
+        span = self.last_end
+        self.last_end = r2
+        lat = self._lat
+        lat.append(now - sns)
+        if len(lat) >= LAT_FLUSH_EVERY:
+            self.flush_stats()
+        return _tnew(
+            Frame, (mt, ln, fl, snd, rcp, seq, mid, cid, sns, rb[44:], False, now, self, self.epoch, span, r2)
+        )
+
+    def _read_one_general(self) -> Frame | None:
         one = self._one
         if self.read_into(one, 1):
             return one.pop()
         return None
 
     def read_into(self, out: list[Frame], max_n: int) -> int:
-        """Append up to ``max_n`` valid frames to ``out``; return how many."""
+        """Append up to ``max_n`` valid frames to ``out``; return how many.
+
+        Statistics are flushed to shared memory before returning.
+        """
         t = self._p[P_TAIL]
         r = self.r
         if t == r:
@@ -795,18 +901,17 @@ class RingConsumer:
         mask = self.mask
         lane = self.lane
         prod = self.producer
-        unpack = REC.unpack_from
-        adler = zlib.adler32
-        crc = zlib.crc32
-        hist = self._hist
+        unpack = _rec_unpack
+        adler = _adler
+        crc = _crc
         append = out.append
         red_until = self.redeliver_until
         epoch = self.epoch
         exp = self.exp
         last_end = self.last_end
-        now = time.monotonic_ns()
+        now = _mono()
         last_sns = -1
-        bucket = 0
+        run = 0
         n = 0
         nbytes = 0
         nred = 0
@@ -844,21 +949,21 @@ class RingConsumer:
                 r = self._corrupt(r, t, f"checksum mismatch (seq field {seq})")
                 exp = -1
                 break
-            if seq != exp:
-                if exp >= 0:
-                    self._seq_error(exp, seq, r)
+            if seq != exp and exp >= 0:
+                # A valid checksum with the wrong sequence number is a stale record
+                # from an earlier lap, reached through a corrupt tail: never deliver it.
+                self._seq_error(exp, seq, r)
+                r = self._corrupt(r, t, f"sequence discontinuity: expected {exp}, got {seq}")
+                exp = -1
+                break
             exp = seq + 1
-            if sns != last_sns:
+            if sns != last_sns:  # frames of one batch share a send time: count runs
+                if run:
+                    self._hist_add(now - last_sns, run)
                 last_sns = sns
-                lat = now - sns
-                if lat < 16:
-                    bucket = lat if lat > 0 else 0
-                else:
-                    b = lat.bit_length()
-                    bucket = 16 + ((b - 5) << 3) + ((lat >> (b - 4)) & 7)
-                    if bucket > 255:
-                        bucket = 255
-            hist[bucket] += 1
+                run = 1
+            else:
+                run += 1
             red = r < red_until
             if red:
                 nred += 1
@@ -872,6 +977,8 @@ class RingConsumer:
             last_end = r
             n += 1
             nbytes += plen
+        if run:
+            self._hist_add(now - last_sns, run)
         self.r = r
         self.exp = exp
         self.last_end = last_end
@@ -885,6 +992,7 @@ class RingConsumer:
             if nred:
                 self.redelivered += nred
                 c[C_REDELIVERED] = self.redelivered
+            self.flush_stats()
         elif self.head == self.last_end and r != self.head:
             # Only padding / skipped bytes and nothing outstanding: free them now.
             self.head = self.last_end = r
@@ -892,14 +1000,51 @@ class RingConsumer:
             self._wake_producer()
         return n
 
+    def _hist_add(self, v: int, k: int) -> None:
+        self._hist[latency_bucket(v)] += k
+
+    def flush_stats(self) -> None:
+        """Add the pending latency samples of :meth:`read_one` to the shared histogram."""
+        lat = self._lat
+        if lat:
+            hist = self._hist
+            last = -1
+            bucket = 0
+            for v in lat:
+                if v != last:
+                    last = v
+                    if v < 16:
+                        bucket = v if v > 0 else 0
+                    else:
+                        b = v.bit_length()
+                        bucket = 16 + ((b - 5) << 3) + ((v >> (b - 4)) & 7)
+                        if bucket > 255:
+                            bucket = 255
+                hist[bucket] += 1
+            lat.clear()
+
     # -- acknowledging ------------------------------------------------------------
 
-    def ack_local(self, frame: Frame) -> None:
-        """Mark ``frame`` handled; the head moves over every leading handled frame.
+    def ack(self, frame: Frame) -> None:
+        """Mark ``frame`` handled and store the new committed head.
 
-        Acknowledging the same frame twice is a no-op.  The new head reaches
-        shared memory on :meth:`commit`.
+        The head moves over every leading handled frame, so out-of-order acks
+        are fine; acknowledging the same frame twice is a no-op.
         """
+        if frame[F_SPAN] == self.head and frame[F_EPOCH] == self.epoch and not self._ooo:
+            h = frame[F_END]
+            if h == self.last_end:
+                h = self.last_end = self.r  # also commit padding / skipped bytes
+            self.head = h
+            self._c[C_HEAD] = h
+            if self._w[W_WAITING]:
+                self._wake_producer()
+        else:
+            self.ack_local(frame)
+            self.commit()
+
+    def ack_local(self, frame: Frame) -> None:
+        """:meth:`ack` without the shared-memory store (see :meth:`commit`)."""
         if frame[F_EPOCH] != self.epoch:
             return  # from before a resynchronisation; its bytes are already gone
         span = frame[F_SPAN]
@@ -910,7 +1055,7 @@ class RingConsumer:
                 while h in ooo:
                     h = ooo.pop(h)
             if h == self.last_end:
-                h = self.last_end = self.r  # also commit padding / skipped bytes
+                h = self.last_end = self.r
             self.head = h
         elif self.head < span < self.last_end:
             self._ooo[span] = frame[F_END]
@@ -961,33 +1106,44 @@ class RingConsumer:
     def _seq_error(self, expected: int, got: int, r: int) -> None:
         self.seq_errors += 1
         self._c[C_SEQERR] = self.seq_errors
-        self._fault(f"sequence discontinuity: expected {expected}, got {got}", 0, r)
 
     def _bad_tail(self, t: int) -> None:
         r = self.r
-        if not t & 7 and t < r and r - t < _RESYNC_FAULT_LIMIT:
-            # Our cursor is ahead of the producer: garbage moved it.  Go back to the
-            # producer's tail and start a new epoch (outstanding frames are void).
-            self.rejected += 1
-            self._c[C_REJECTED] = self.rejected
-            self._fault(f"published tail {t} is behind the read cursor {r}; resynchronised", 0, r)
-            self.epoch += 1
-            self._ooo.clear()
-            self.r = self.head = self.last_end = t
-            self.exp = -1
-            self._c[C_HEAD] = t
-            self._c[C_READ] = t
-            self._wake_producer()
+        if not t & 7 and t < r and r - t <= self.cap:
+            # Our cursor is ahead of the producer: an earlier garbage tail moved it.
+            self._resync_to(t, f"published tail {t} is behind the read cursor {r}; resynchronised")
+        elif t == self._bad_tail_seen:
             return
-        if t != self._bad_tail_seen:
+        elif self._bad_tail_seen >= 0 and not t & 7:
+            # A second, different impossible tail: only the producer writes this
+            # word, so it is alive and this is its real position (our cursor was
+            # the garbage).  Follow it; what lay between is unknown and lost.
+            self._resync_to(t, f"published tail moved to {t}, far from read cursor {r}; resynchronised")
+        else:
             self._bad_tail_seen = t
             self.rejected += 1
             self._c[C_REJECTED] = self.rejected
             self._fault(f"published tail {t} is inconsistent with read cursor {r}", 0, r)
 
+    def _resync_to(self, t: int, reason: str) -> None:
+        """Restart at position ``t`` in a new epoch: frames handed out before are void."""
+        self.rejected += 1
+        self._c[C_REJECTED] = self.rejected
+        self._fault(reason, 0, self.r)
+        self._bad_tail_seen = -1
+        self.epoch += 1
+        self._ooo.clear()
+        self.r = self.head = self.last_end = t
+        self.exp = -1
+        self._c[C_HEAD] = t
+        self._c[C_READ] = t
+        self._wake_producer()
+
     def close(self) -> None:
-        """Release the views (idempotent)."""
+        """Flush statistics and release the views (idempotent)."""
         if not self.closed:
+            self.flush_stats()
             self.closed = True
+            self.owner = None
             self._data = self._p = self._c = self._w = self._hist = None  # type: ignore[assignment]
             self._views.release()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from engine._shm.status_table import StatusTable
     from engine.communicator import Communicator
     from engine.config import SwarmConfig
 
@@ -41,6 +42,26 @@ class AgentContext:
     _emit: Callable[..., None] | None = None
     _stop: Callable[[], None] | None = None
     _beat: Callable[[], None] | None = None
+    # Read-only views of the swarm's shared memory (added for the fault-tolerance agent).
+    _table: "StatusTable | None" = None
+    _prefix: str = ""
+
+    @property
+    def status_table(self) -> "StatusTable":
+        """The swarm's status table, attached in this process: read any agent's row
+        (``read(slot)``, ``read_all()``) without a round trip.  Never write to it."""
+        if self._table is None:
+            raise RuntimeError("the status table is only available inside the swarm runtime")
+        return self._table
+
+    def mailbox_name(self, slot: int, generation: int) -> str:
+        """Segment name of the inbox of ``slot`` at ``generation`` (slot 0 generation 0 is
+        the orchestrator's), for reading its statistics with ``Mailbox.attach``."""
+        if not self._prefix:
+            raise RuntimeError("mailbox names are only available inside the swarm runtime")
+        from engine._runtime.launch import mailbox_name
+
+        return mailbox_name(self._prefix, slot, generation)
 
     def set_gauge(self, name: str, value: float) -> None:
         """Publish a named number in the agent's status row at the next heartbeat."""

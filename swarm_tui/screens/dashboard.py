@@ -8,6 +8,8 @@ agents they apply to (:meth:`target_agent_ids`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -15,9 +17,17 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
+from engine import Event
 from swarm_tui.history import Frame
 from swarm_tui.sensors import NO_SENSORS, ThermalView, thermal_view
-from swarm_tui.widgets import AgentTable, BusPanel, EventLog, MachinePanel, SwarmHeader, ThermalPanel
+from swarm_tui.widgets import (
+    AgentTable,
+    BusPanel,
+    EventLog,
+    MachinePanel,
+    SwarmHeader,
+    ThermalPanel,
+)
 
 
 class DashboardScreen(Screen[None]):
@@ -27,7 +37,7 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter_agents", "Filter", key_display="/"),
         Binding("f", "filter_events", "Filter events", show=False),
         Binding("v", "cycle_severity", "Severity", show=False),
-        Binding("o", "sort_next", "Sort"),
+        Binding("o", "sort_next", "Sort", show=False),
         Binding("O", "sort_reverse", "Reverse", show=False),
         Binding("escape", "clear", "Clear", show=False),
     ]
@@ -36,15 +46,21 @@ class DashboardScreen(Screen[None]):
     """The latest frame (snapshot plus history)."""
     thermal: reactive[ThermalView] = reactive(ThermalView((), NO_SENSORS))
     """Temperature readings derived from ``frame``."""
+    status: reactive[str] = reactive("")
+    """What the header says about the engine (starting, failed, stopping)."""
+    replay: reactive[Any] = reactive(None)
+    """Where a replay is (``ReplayState``), or ``None`` when live."""
 
     def __init__(self, *, mode: str, name: str, thermal_critical: float = 95.0) -> None:
         super().__init__()
         self.mode = mode
         self.swarm_name = name
         self.thermal_critical = thermal_critical
+        self._early_events: list[Event] = []
 
     def compose(self) -> ComposeResult:
-        yield SwarmHeader(mode=self.mode, name=self.swarm_name, id="header").data_bind(DashboardScreen.frame)
+        yield SwarmHeader(mode=self.mode, name=self.swarm_name, id="header").data_bind(
+            DashboardScreen.frame, DashboardScreen.status, DashboardScreen.replay)
         yield Input(placeholder="filter agents: words, type:NAME, state:NAME — enter keeps, escape clears",
                     id="agent-filter", classes="filter")
         table = AgentTable(id="agents").data_bind(DashboardScreen.frame)
@@ -68,6 +84,16 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(AgentTable).focus()
+        for event in self._early_events:
+            self.event_log.add(event)
+        self._early_events.clear()
+
+    def log_event(self, event: Event) -> None:
+        """Add an event to the log (kept until the log exists)."""
+        if self.is_mounted:
+            self.event_log.add(event)
+        else:
+            self._early_events.append(event)
 
     def watch_frame(self, frame: Frame | None) -> None:
         self.thermal = thermal_view(frame.snapshot if frame else None, critical_c=self.thermal_critical)

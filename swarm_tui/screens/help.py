@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,18 +14,19 @@ from textual.widgets import Label, Static
 from swarm_tui.keys import KEY_HELP
 
 
-def help_table() -> Table:
-    """The key map as a Rich table, one section after another."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
+def help_table() -> Group:
+    """The key map: a bold title and a two-column grid per section."""
+    parts: list[RenderableType] = []
+    width = max(len(key) for _, keys in KEY_HELP for key, _ in keys)
     for i, (section, keys) in enumerate(KEY_HELP):
-        if i:
-            table.add_row("", "")
-        table.add_row(Text(section, style="bold underline"), "")
+        parts.append(Text(("\n" if i else "") + section, style="bold underline"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan", no_wrap=True, min_width=width)
+        grid.add_column(ratio=1)
         for key, what in keys:
-            table.add_row(key, what)
-    return table
+            grid.add_row(key, what)
+        parts.append(grid)
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -38,6 +40,9 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(help_table())
             yield Label("escape closes", classes="dialog-label")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
     def action_close(self) -> None:
         """Close the help."""

@@ -15,9 +15,14 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from engine import AgentInfo
-
 from swarm_tui.history import Frame
-from swarm_tui.render import AGENT_COLUMNS, DESCENDING_BY_DEFAULT, SORT_KEYS, agent_row, order_agents
+from swarm_tui.render import (
+    AGENT_COLUMNS,
+    DESCENDING_BY_DEFAULT,
+    SORT_KEYS,
+    agent_row,
+    order_agents,
+)
 
 #: Columns a user can sort by, in the order the sort key cycles through them.
 SORTABLE = tuple(c.key for c in AGENT_COLUMNS if c.key in SORT_KEYS)
@@ -27,7 +32,7 @@ class AgentTable(DataTable):
     """The agents of the current frame (see module docstring)."""
 
     BINDINGS = [
-        Binding("space", "toggle_select", "Select", show=True),
+        Binding("space", "toggle_select", "Select", show=False),
         Binding("ctrl+a", "select_all", "Select all", show=False),
     ]
 
@@ -176,7 +181,7 @@ class AgentTable(DataTable):
         keys = [c.key for c in AGENT_COLUMNS]
         for agent_id, cells in rows.items():
             old = self._cells.get(agent_id, ())
-            for i, (key, cell) in enumerate(zip(keys, cells)):
+            for i, (key, cell) in enumerate(zip(keys, cells, strict=True)):
                 if i >= len(old) or old[i] != cell:
                     try:
                         self.update_cell(agent_id, key, cell)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from textual.reactive import reactive
 from textual.widgets import RichLog
 
 from engine import Event
-
 from swarm_tui.render import event_matches, event_text
 
 #: Events kept for re-filtering (older ones are dropped).
@@ -36,6 +36,12 @@ class EventLog(RichLog):
         self.events.append(event)
         if event_matches(event, query=self.query, minimum=self.minimum):
             self.write(event_text(event))
+
+    def reset(self, events: Iterable[Event]) -> None:
+        """Forget every event and show these instead (a replay jumped)."""
+        self.events.clear()
+        self.events.extend(events)
+        self._redraw()
 
     def cycle_minimum(self) -> str:
         """Show only more serious events: all -> warning -> error -> all; returns the new minimum."""

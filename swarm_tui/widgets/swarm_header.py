@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -17,6 +19,8 @@ class SwarmHeader(Widget):
     SwarmHeader {
         height: 2;
         background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -24,6 +28,8 @@ class SwarmHeader(Widget):
     """The frame to describe (bound to the screen's)."""
     status: reactive[str] = reactive("")
     """A short status shown beside the numbers (engine starting, failed, stopping)."""
+    replay: reactive[Any] = reactive(None)
+    """A replay's ``ReplayState`` (position, speed, playing), or ``None`` when live."""
 
     def __init__(self, *, mode: str, name: str, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -33,4 +39,5 @@ class SwarmHeader(Widget):
     def render(self) -> Text:
         """The two header lines."""
         snapshot = self.frame.snapshot if self.frame is not None else None
-        return header_text(snapshot, mode=self.mode, name=self.swarm_name, status=self.status)
+        return header_text(snapshot, mode=self.mode, name=self.swarm_name, status=self.status,
+                           width=self.content_size.width, replay=self.replay)

@@ -29,4 +29,4 @@ class ThermalPanel(Widget):
     def render(self) -> Text:
         """The gauges, sized to the panel."""
         size = self.content_size
-        return thermal_text(self.view.readings, self.view.reason, size.width, size.height)
+        return thermal_text(self.view.readings, self.view.note, size.width, size.height, self.view.detail)

@@ -296,3 +296,22 @@ async def test_exception_inside_the_swarm_block_cleans_everything(make_config: A
     assert prefix and list_segments(prefix) == []
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+async def test_bus_statistics_count_messages_per_channel(make_config: Any) -> None:
+    """Statistics are kept per channel and in total, from any endpoint, with latencies."""
+    async with Orchestrator(make_config()) as swarm:
+        aid = await swarm.create_agent("counter")
+        await swarm.wait_ready(aid)
+        for _ in range(20):
+            await swarm.communicator.request(aid, "inc", 1)
+        stats = swarm.get_bus_statistics()
+        to_agent = stats["channels"][f"orchestrator->{aid}"]
+        from_agent = stats["channels"][f"{aid}->orchestrator"]
+        assert to_agent["sent"] >= 20 and to_agent["received"] >= 20
+        assert from_agent["received"] >= 20  # 20 replies (plus reports)
+        assert to_agent["latency_p50_us"] is not None and to_agent["latency_p50_us"] > 0
+        assert stats["total"]["sent"] >= to_agent["sent"] + from_agent["sent"]
+        mine = swarm.communicator.get_statistics()
+        assert mine["channels"][f"orchestrator->{aid}"]["sent"] == to_agent["sent"]
+        assert mine["total"]["rejected"] == 0 and mine["total"]["full_events"] == 0
