@@ -7,8 +7,9 @@ import getpass
 import hashlib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from engine import __version__
 
@@ -209,7 +210,12 @@ def check_args(args: argparse.Namespace) -> str:
 
 
 def _run_live(args: argparse.Namespace, config: Any, audit_path: str | None) -> int:
-    from engine.demo import DemoUnavailable, check_available, get_scenario, prepare_config
+    from engine.demo import (
+        DemoUnavailable,
+        check_available,
+        get_scenario,
+        prepare_config,
+    )
     from engine.errors import ConfigError
     from engine.export import ObserverOptions
     from engine.headless import run_headless_sync

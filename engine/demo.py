@@ -31,9 +31,10 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import SwarmError
 from engine.events import Event, Severity
@@ -57,8 +58,8 @@ class DemoUnavailable(SwarmError):
 class DemoContext:
     """What a scenario script gets besides the swarm: narration and stoppable waits."""
 
-    swarm: "Orchestrator"
-    scenario: "Scenario"
+    swarm: Orchestrator
+    scenario: Scenario
     started: float = field(default_factory=time.monotonic)
 
     def phase(self, message: str, **data: Any) -> None:
@@ -111,7 +112,7 @@ DEFAULT_RATE_HZ = 200.0
 READY_TIMEOUT_S = 180.0
 
 
-async def _ensure(swarm: "Orchestrator", agent_type: str, count: int, prefix: str | None = None) -> list[str]:
+async def _ensure(swarm: Orchestrator, agent_type: str, count: int, prefix: str | None = None) -> list[str]:
     """At least ``count`` agents of ``agent_type`` running and ready; returns their ids."""
     have = [a for a in swarm.agent_ids() if a.startswith(prefix or agent_type)]
     while len(have) < count:
@@ -121,7 +122,7 @@ async def _ensure(swarm: "Orchestrator", agent_type: str, count: int, prefix: st
     return have
 
 
-async def _traffic(swarm: "Orchestrator", targets: list[str], rate_hz: float,
+async def _traffic(swarm: Orchestrator, targets: list[str], rate_hz: float,
                    tally: dict[str, int] | None = None) -> None:
     """Requests to ``targets`` in turn at ``rate_hz``, forever (counts outcomes in ``tally``)."""
     period = 1.0 / rate_hz
@@ -143,7 +144,7 @@ async def _traffic(swarm: "Orchestrator", targets: list[str], rate_hz: float,
         await asyncio.sleep(period)
 
 
-async def _default(swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _default(swarm: Orchestrator, ctx: DemoContext) -> None:
     echoes = await _ensure(swarm, "echo", 2)
     await _traffic(swarm, echoes, DEFAULT_RATE_HZ)
 
@@ -160,7 +161,7 @@ TASK_TIMEOUT_S = 30.0
 STREAM_IDLE_S = 0.1
 
 
-async def _task_stream(swarm: "Orchestrator", window: Callable[[], int], stop: asyncio.Event,
+async def _task_stream(swarm: Orchestrator, window: Callable[[], int], stop: asyncio.Event,
                        payload: Mapping[str, Any], done: dict[str, int]) -> None:
     """Keep ``window()`` compute tasks in flight until ``stop`` is set."""
     inflight: set[asyncio.Task[Any]] = set()
@@ -196,7 +197,7 @@ async def _task_stream(swarm: "Orchestrator", window: Callable[[], int], stop: a
             task.cancel()
 
 
-async def _burst(swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _burst(swarm: Orchestrator, ctx: DemoContext) -> None:
     from engine.scaling import ThresholdScaling
 
     await _ensure(swarm, "compute", 1)
@@ -233,7 +234,7 @@ THERMAL_CRITICAL_C = 50.0
 THERMAL_S = 75.0
 
 
-async def _thermal(swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _thermal(swarm: Orchestrator, ctx: DemoContext) -> None:
     computes = await _ensure(swarm, "compute", 2)
     thermals = await _ensure(swarm, "thermal", 1)
     ctx.phase(f"heating: {len(computes)} compute agents at full load; {thermals[0]} keeps the "
@@ -253,7 +254,7 @@ CHAOS_STEP_S = 6.0
 CHAOS_HEARTBEAT_TIMEOUT_S = 2.0
 
 
-def _kill(swarm: "Orchestrator", agent_id: str) -> int:
+def _kill(swarm: Orchestrator, agent_id: str) -> int:
     """SIGKILL the agent's process; returns the pid (0 if it had none)."""
     pid = int(swarm.agent_details(agent_id).get("pid") or 0)
     if pid:
@@ -264,7 +265,7 @@ def _kill(swarm: "Orchestrator", agent_id: str) -> int:
     return pid
 
 
-async def _chaos(swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _chaos(swarm: Orchestrator, ctx: DemoContext) -> None:
     echoes = await _ensure(swarm, "echo", 3)
     tally = {"sent": 0, "answered": 0, "failed": 0}
     traffic = asyncio.ensure_future(_traffic(swarm, echoes, 50.0, tally))
@@ -307,7 +308,7 @@ def _shares(before: Mapping[str, int], after: Mapping[str, int]) -> tuple[str, d
     return ", ".join(f"{a} {100 * n / total:.0f}%" for a, n in sorted(delta.items())), delta
 
 
-async def _learning(swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _learning(swarm: Orchestrator, ctx: DemoContext) -> None:
     computes = await _ensure(swarm, "compute", 3)
     await _ensure(swarm, "learning", 1)
     stop = asyncio.Event()
@@ -384,7 +385,7 @@ def bundled_recordings_dir() -> Path | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "demos"
+    path = Path(next(iter(spec.submodule_search_locations))) / "demos"
     return path if path.is_dir() else None
 
 
@@ -424,13 +425,13 @@ def check_available(scenario: Scenario, available_types: list[str]) -> None:
                               "which this installation does not have")
 
 
-def prepare_config(config: "SwarmConfig", scenario: str | bool | None) -> "SwarmConfig":
+def prepare_config(config: SwarmConfig, scenario: str | bool | None) -> SwarmConfig:
     """``config`` with the scenario's overlay applied (validated like a file)."""
     overrides = get_scenario(scenario).overrides
     return config.with_overrides(**overrides) if overrides else config
 
 
-async def start_demo(swarm: "Orchestrator", scenario: str | bool | None = DEFAULT_SCENARIO) -> asyncio.Task[None]:
+async def start_demo(swarm: Orchestrator, scenario: str | bool | None = DEFAULT_SCENARIO) -> asyncio.Task[None]:
     """Start the scenario's script on the running swarm; returns its task.
 
     The task ends when the script does (never, for ``default``) and is cancelled when
@@ -448,7 +449,7 @@ async def start_demo(swarm: "Orchestrator", scenario: str | bool | None = DEFAUL
     return task
 
 
-async def _run_script(scenario: Scenario, swarm: "Orchestrator", ctx: DemoContext) -> None:
+async def _run_script(scenario: Scenario, swarm: Orchestrator, ctx: DemoContext) -> None:
     try:
         await scenario.script(swarm, ctx)
     except asyncio.CancelledError:

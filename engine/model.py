@@ -78,12 +78,15 @@ class MachineInfo:
     memory_used_bytes: int = 0
     memory_total_bytes: int = 0
     load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: CPU cores this swarm may use (its affinity mask; cgroups may hide some).
+    allowed_cpus: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         out = asdict(self)
         out["per_cpu_percent"] = list(self.per_cpu_percent)
         out["load_average"] = list(self.load_average)
+        out["allowed_cpus"] = list(self.allowed_cpus)
         return out
 
 

@@ -492,6 +492,8 @@ class Orchestrator:
             except ProcessLookupError:
                 pass
         self._guard.audit(actor, "pin", agent_id, "ok", cpus=list(chosen))
+        self.emit(Event(ev.AGENT_PINNED, time.time(), Severity.INFO, agent_id,
+                        f"{agent_id} pinned to cores {', '.join(map(str, chosen))}", {"cpus": list(chosen)}))
 
     async def restart_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Stop the agent gracefully and start it again (not counted as a crash)."""

@@ -57,9 +57,10 @@ import struct
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import msgspec
 
@@ -309,7 +310,7 @@ class Recorder:
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, config: Any, available_types: list[str],
                settings: RecordingSettings | None = None, description: str = "",
-               demo: str | None = None) -> "Recorder":
+               demo: str | None = None) -> Recorder:
         """A recorder whose file is created now (raises :class:`RecordingError` if it cannot be)."""
         from engine import __version__
         from engine.config import config_to_dict
@@ -502,7 +503,7 @@ def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
     frame = _parse_frame(data, _PREAMBLE.size)
     if frame is None or frame[0] != KIND_HEADER or not frame[5]:
         raise RecordingError(f"{shown!r} is a damaged recording: its header is missing or corrupt")
-    kind, codec, seq, start, end, ok, t0, t1, ne, ns = frame
+    start, end = frame[3], frame[4]
     try:
         header = json.loads(data[start:end])
         if not isinstance(header, dict):

@@ -32,8 +32,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from engine import events as ev
 from engine.config import SwarmConfig, config_from_mapping, default_config
@@ -202,7 +203,7 @@ class ReplaySource:
                 pass
             self._task = None
 
-    async def __aenter__(self) -> "ReplaySource":
+    async def __aenter__(self) -> ReplaySource:
         await self.start()
         return self
 

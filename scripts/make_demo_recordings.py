@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.demo import scenario_names  # noqa: E402
-from engine.recording import FILE_SUFFIX, open_recording  # noqa: E402
+from engine.demo import scenario_names
+from engine.recording import FILE_SUFFIX, open_recording
 
 
 def record(name: str, out_dir: Path, default_duration: float) -> bool:

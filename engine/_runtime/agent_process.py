@@ -130,6 +130,8 @@ class AgentRuntime:
         self.cycle_ms = 0.0
         self._replies: dict[int, Message] = {}
         self.serving = False
+        self._latency_at = 0.0
+        self._latency = (0.0, 0.0)
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -314,8 +316,20 @@ class AgentRuntime:
             return AgentState.THROTTLED
         return AgentState.RUNNING
 
+    def _inbox_latency(self) -> tuple[float, float]:
+        """Inbox latency p50/p99 in µs, refreshed about once a second (reading costs ~0.2 ms)."""
+        now = time.monotonic()
+        if now - self._latency_at >= 1.0:
+            self._latency_at = now
+            total = self.inbox.statistics().total
+            p50, p99 = total.latency_percentile_ns(0.5), total.latency_percentile_ns(0.99)
+            if p50 is not None and p99 is not None:
+                self._latency = (round(p50 / 1000.0, 3), round(p99 / 1000.0, 3))
+        return self._latency
+
     def _heartbeat(self, state: AgentState | None = None) -> None:
         ctx = self.context
+        p50, p99 = self._inbox_latency()
         self.status.update(
             gauges=ctx.gauges or None,
             state=state if state is not None else self._current_state(),
@@ -324,6 +338,7 @@ class AgentRuntime:
             bytes_in=self.bytes_in, bytes_out=self.communicator.sent_bytes,
             cpu_time_s=time.process_time(), rss_bytes=_rss_bytes(),
             duty_cycle=ctx.duty_cycle, cycle_ms=self.cycle_ms, priority=ctx.priority,
+            latency_p50_us=p50, latency_p99_us=p99,
         )  # fmt: skip
 
     def _report_channel_faults(self) -> None:

@@ -34,6 +34,7 @@ def machine_info() -> MachineInfo:
         memory_used_bytes=vm.total - vm.available,
         memory_total_bytes=vm.total,
         load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+        allowed_cpus=tuple(sorted(os.sched_getaffinity(0))),
     )
 
 

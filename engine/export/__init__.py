@@ -15,8 +15,9 @@ orchestrator (the TUI's live source) can call it the same way, before ``start()`
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger("engine.export")
 

@@ -25,9 +25,10 @@ import math
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -374,7 +375,7 @@ def bus_latency_histogram(swarm: Any) -> tuple[int, ...] | None:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
 
 
@@ -423,7 +424,7 @@ class PrometheusExporter:
         self._swarm: Any = None
 
     @classmethod
-    def attach(cls, swarm: Any, *, machine: Mapping[str, Any] | None = None) -> "PrometheusExporter":
+    def attach(cls, swarm: Any, *, machine: Mapping[str, Any] | None = None) -> PrometheusExporter:
         """An exporter fed by ``swarm``'s status and event handlers (attach before ``start``)."""
         from engine import __version__
 

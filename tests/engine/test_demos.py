@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from engine.demo import SCENARIOS, bundled_recordings, get_scenario, prepare_config, scenario_names
+from engine.demo import (
+    SCENARIOS,
+    bundled_recordings,
+    get_scenario,
+    prepare_config,
+    scenario_names,
+)
 from engine.events import Event
 from engine.headless import run_replay
 from engine.recording import open_recording

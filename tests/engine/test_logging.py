@@ -7,12 +7,17 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from engine.logging_setup import ENV_FORMAT, JsonFormatter, configure_logging, make_formatter
+from engine.logging_setup import (
+    ENV_FORMAT,
+    JsonFormatter,
+    configure_logging,
+    make_formatter,
+)
 
 
 def record(msg: str = "agent_crashed: %s died", *args: object, exc: bool = False,

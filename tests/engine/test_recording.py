@@ -26,7 +26,14 @@ from engine.recording import (
     open_recording,
     snapshot_from_dict,
 )
-from tests.recording_fixtures import T0, FakeClock, event, header, snapshot, write_recording
+from tests.recording_fixtures import (
+    T0,
+    FakeClock,
+    event,
+    header,
+    snapshot,
+    write_recording,
+)
 
 
 def chunk_offsets(path: Path) -> list[tuple[int, int]]:

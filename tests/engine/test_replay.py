@@ -15,8 +15,21 @@ import pytest
 from engine.errors import SwarmError, UnknownAgent
 from engine.events import Event, Severity
 from engine.recording import RecordingSettings, RecordingWriter, open_recording
-from engine.replay import MAX_SPEED, MIN_SPEED, ReplayReadOnly, ReplaySource, ReplayState
-from tests.recording_fixtures import T0, FakeClock, event, header, snapshot, write_recording
+from engine.replay import (
+    MAX_SPEED,
+    MIN_SPEED,
+    ReplayReadOnly,
+    ReplaySource,
+    ReplayState,
+)
+from tests.recording_fixtures import (
+    T0,
+    FakeClock,
+    event,
+    header,
+    snapshot,
+    write_recording,
+)
 
 
 @pytest.fixture
