@@ -35,13 +35,16 @@ from engine.errors import (
 from engine.events import ALL_EVENTS, Event, Severity
 from engine.model import AgentInfo, BusInfo, MachineInfo, SwarmSnapshot
 from engine.orchestrator import Orchestrator
+from engine.recording import RecordingError, open_recording
+from engine.replay import ReplayReadOnly, ReplaySource
 
 __all__ = [
     "ALL_EVENTS", "AccessDenied", "AgentError", "AgentInfo", "AgentNotRunning", "BaseAgent",
     "BusInfo", "ChannelClosed", "ChannelEmpty", "ChannelError", "ChannelFull", "Communicator",
     "ConfigError", "DuplicateAgentId", "DuplicateFilter", "Event", "FrameCorrupt",
     "MachineInfo", "MaxAgentsReached", "Message", "MessageTooLarge", "Orchestrator",
-    "OrchestratorClosed", "PeerGone", "RequestTimeout", "Severity", "SwarmConfig",
+    "OrchestratorClosed", "PeerGone", "RecordingError", "ReplayReadOnly", "ReplaySource",
+    "RequestTimeout", "Severity", "SwarmConfig", "open_recording",
     "SwarmError", "SwarmSnapshot", "UnknownAgent", "UnknownAgentType", "UnknownRecipient",
     "__version__", "default_config", "load_config",
 ]

@@ -157,8 +157,15 @@ class Communicator:
         mailbox_name: Callable[[int, int], str],
         send_timeout: float = 1.0,
         request_timeout: float = 5.0,
+        sealer: Any = None,
+        send_guard: Any = None,
     ) -> None:
         self.agent_id = agent_id
+        # security (issue 8): ``sealer`` (engine.security.FrameSealer) tags or encrypts
+        # every outgoing payload; ``send_guard`` (engine.security.SendGuard) enforces
+        # security.acl.send on data messages.  Both None when not configured.
+        self.sealer = sealer
+        self.send_guard = send_guard
         self.slot = slot
         self.directory = directory
         self._mailbox_name = mailbox_name
@@ -201,6 +208,13 @@ class Communicator:
             raise UnknownRecipient(f"no live agent {recipient_id!r} to deliver to")
         return entry.slot, self._sender_for_slot(entry.slot, entry.generation)
 
+    def _type_of(self, recipient_id: str) -> str:
+        """The agent type of a recipient (``"orchestrator"`` for the orchestrator)."""
+        if recipient_id == ORCHESTRATOR_ID:
+            return ORCHESTRATOR_ID
+        entry = self.directory.lookup(recipient_id)
+        return entry.agent_type if entry is not None else ""
+
     def send_frame(
         self,
         slot: int,
@@ -215,6 +229,8 @@ class Communicator:
     ) -> None:
         """Send raw bytes of a given kind to a slot's mailbox (runtime internals use this)."""
         sender = self._sender_for_slot(slot, generation)
+        if self.sealer is not None:  # security (issue 8)
+            payload = self.sealer.seal(payload, int(kind), self.slot, slot, int(lane), msg_id, correlation_id)
         sender.send(
             payload, msg_type=int(kind), lane=lane, recipient=slot, msg_id=msg_id,
             correlation_id=correlation_id,
@@ -252,6 +268,10 @@ class Communicator:
         raw = encode_message(msg)
         with self._lock:
             slot, sender = self._resolve(msg.recipient_id)
+            if self.send_guard is not None and kind == Kind.DATA:  # security (issue 8): acl.send
+                self.send_guard.check(msg.recipient_id, self._type_of(msg.recipient_id))
+            if self.sealer is not None:  # security (issue 8): MAC or AEAD over header + payload
+                raw = self.sealer.seal(raw, int(kind), self.slot, slot, int(lane), msg.msg_id, msg.correlation_id)
             try:
                 sender.send(
                     raw, msg_type=int(kind), lane=lane, recipient=slot, msg_id=msg.msg_id,

@@ -65,6 +65,7 @@ from engine.dispatch import (  # LearnedDispatch & co: issue 5, learned dispatch
     TaskResult,
 )
 from engine.scaling import ScalingPolicy, ThresholdScaling
+from engine import security  # issue 8: frame MAC/AEAD, acl.send / acl.control
 
 log = logging.getLogger("engine.orchestrator")
 
@@ -114,6 +115,8 @@ class Orchestrator:
         self._snapshots: SnapshotBuilder | None = None
         self._status_handlers: list[Callable[[SwarmSnapshot], None]] = []
         self._guard = Guard()
+        self._secret: bytes | None = None  # security (issue 8): per-swarm secret, never on disk
+        self._sealer: security.FrameSealer | None = None
         self._reports = ReportRouter(self)
         self._loops = ControlLoops(self)
         # Quarantine (fault tolerance): agent id -> (reason, paused by the quarantine).
@@ -157,10 +160,15 @@ class Orchestrator:
                 mailbox_name(self._prefix, 0, 0), producers=slots, lane_bytes=cfg.channel_size
             )
             self._generations[0] = 0
+            # security (issue 8): a fresh secret per swarm when the bus is protected
+            if cfg.security.authenticate or cfg.security.encrypt:
+                self._secret = security.new_secret()
+            self._sealer = security.sealer_for(cfg, self._secret)
             self._communicator = Communicator(
                 agent_id=ORCHESTRATOR_ID, slot=0, directory=self._directory,
                 mailbox_name=lambda slot, gen: mailbox_name(self._prefix, slot, gen),
                 send_timeout=cfg.bus.send_timeout, request_timeout=cfg.bus.request_timeout,
+                sealer=self._sealer, send_guard=self._orchestrator_send_guard(),
             )  # fmt: skip
             self._communicator.set_reply_waiter(self._wait_reply)
             loop = asyncio.get_running_loop()
@@ -173,8 +181,9 @@ class Orchestrator:
                 make_launch=self._make_launch, emit=self.emit, drain_reports=self._drain_inbox,
             )  # fmt: skip
             self._supervisor.send_control = self._send_control_to
-            self._pump = InboxPump(self._mailboxes[0].receiver(), self._reports.handle, loop,
-                                   on_faults=self._reports.channel_faults)
+            self._pump = InboxPump(security.wrap_receiver(self._mailboxes[0].receiver(), self._sealer),
+                                   self._reports.handle, loop, on_faults=self._reports.channel_faults)
+            self._install_access_control()  # security (issue 8)
             self._communicator.attach_inbox(self._mailboxes[0])
             self._pump.start()
         except BaseException:
@@ -696,6 +705,14 @@ class Orchestrator:
         else:
             raise ValueError(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
 
+    def bus_statistics(self) -> Any:
+        """The whole bus's counters and latency histogram as one ``ChannelStatistics``."""
+        from engine.bus_meter import totals_of
+        from engine.channels import ChannelStatistics
+
+        self._check_running()
+        return ChannelStatistics.combine(totals_of(list(self._mailboxes.values())))
+
     def get_bus_statistics(self) -> dict[str, Any]:
         """Statistics of every channel of the bus (``"sender->recipient"``) and the total.
 
@@ -749,7 +766,34 @@ class Orchestrator:
             cycle_interval=child.spec.cycle_interval, priority=child.priority,
             duty_cycle=child.duty_cycle, paused=child.paused, affinity=child.affinity,
             checkpoint=child.checkpoint, limits=child.spec.limits, log_level=self.agent_log_level,
+            secret=self._secret,
         )  # fmt: skip
+
+    # --- security (issue 8): access control from security.acl -------------------------------
+
+    def _orchestrator_send_guard(self) -> security.SendGuard | None:
+        acl = self.config.security.acl
+        if not security.SendGuard.needed(acl, ORCHESTRATOR_ID):
+            return None
+        return security.SendGuard(acl, ORCHESTRATOR_ID, ORCHESTRATOR_ID, self._audit_denied_send)
+
+    def _install_access_control(self) -> None:
+        """acl.control as an authorizer; agents' refused sends (events) into the audit log."""
+        acl = self.config.security.acl
+        if acl.control:
+            def type_of(agent_id: str) -> str | None:
+                child = self._supervisor.children.get(agent_id) if self._supervisor else None
+                return child.spec.agent_type if child is not None else None
+
+            self.add_authorizer(security.control_authorizer(acl, type_of))
+        if acl.send:
+            self.add_event_handler(
+                "access_denied",
+                lambda e: self._audit_denied_send(dict(e.data), actor=e.agent_id or "?"))
+
+    def _audit_denied_send(self, record: dict[str, Any], actor: str = ORCHESTRATOR_ID) -> None:
+        self._guard.audit(actor, "send", str(record.get("recipient", "")), "denied",
+                          **{k: v for k, v in record.items() if k != "recipient"})
 
     def _send_control_to(self, child: Child, command: str, value: Any = None) -> bool:
         if self._communicator is None:

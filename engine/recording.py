@@ -646,19 +646,21 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
 
 
 def _fill(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of dataclass ``cls`` from ``d``; missing required ones get a zero value."""
+    """The fields of dataclass ``cls`` from ``d``: lists become tuples where the field is a
+    tuple, unknown keys are dropped, missing required fields get a zero value."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        is_tuple = str(f.type).startswith(("tuple", "Tuple"))
         if f.name in d:
-            out[f.name] = d[f.name]
+            value = d[f.name]
+            out[f.name] = tuple(value) if is_tuple and isinstance(value, list) else value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            out[f.name] = "" if f.type in ("str", str) else 0
+            out[f.name] = "" if f.type in ("str", str) else () if is_tuple else 0
     return out
 
 
 def _agent_from_dict(d: Mapping[str, Any]) -> AgentInfo:
     values = _fill(AgentInfo, d)
-    values["affinity"] = tuple(values.get("affinity") or ())
     values["gauges"] = dict(values.get("gauges") or {})
     if values.get("heartbeat_age_s") is None:
         values["heartbeat_age_s"] = math.inf
@@ -668,7 +670,6 @@ def _agent_from_dict(d: Mapping[str, Any]) -> AgentInfo:
 def snapshot_from_dict(d: Mapping[str, Any]) -> SwarmSnapshot:
     """Invert :meth:`engine.model.SwarmSnapshot.to_dict`, tolerating missing or extra keys."""
     machine = _fill(MachineInfo, d.get("machine") or {})
-    machine["per_cpu_percent"] = tuple(machine.get("per_cpu_percent") or ())
     load = tuple(machine.get("load_average") or (0.0, 0.0, 0.0))
     machine["load_average"] = (load + (0.0, 0.0, 0.0))[:3]
     return SwarmSnapshot(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import inspect
 import logging
 import os
@@ -52,6 +53,7 @@ from engine.agents.registry import load_agent_class
 from engine.channels import Lane
 from engine.communicator import ORCHESTRATOR_SLOT, Communicator, Message, decode_message
 from engine.errors import ChannelEmpty, ChannelError, RequestTimeout
+from engine import security  # issue 8: frame MAC/AEAD and acl.send
 
 PR_SET_PDEATHSIG = 1
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -100,6 +102,17 @@ class _Stop(Exception):
     """Raised inside the runtime to unwind to a clean stop."""
 
 
+class LimitExceeded(BaseException):
+    """A configured resource limit was hit (issue 8); crashes the agent with the limit's name.
+
+    A BaseException so that an agent's ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as fh:
@@ -131,6 +144,7 @@ class AgentRuntime:
         self._replies: dict[int, Message] = {}
         self.serving = False
         self._latency_at = 0.0
+        self._next_beat = 0.0
         self._latency = (0.0, 0.0)
 
     # --- set-up -----------------------------------------------------------------------
@@ -146,20 +160,40 @@ class AgentRuntime:
         except (OSError, AttributeError):
             pass
         _close_forkserver_alive_fd()
-        logging.basicConfig(
-            level=launch.log_level,
-            format=f"%(asctime)s %(levelname)s [{launch.agent_id}] %(name)s: %(message)s",
-            stream=sys.stderr,
-            force=True,
-        )
+        from engine.logging_setup import configure_agent_logging
+
+        configure_agent_logging(launch.agent_id, launch.log_level)  # human or JSON, as the CLI chose
         self._apply_priority(launch.priority)
         if launch.affinity:
             self._apply_affinity(launch.affinity)
         limits = launch.limits
         if limits.cpu_time_s:
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_time_s, limits.cpu_time_s + 1))
+            signal.signal(signal.SIGXCPU, self._on_sigxcpu)  # issue 8: say which limit
         if limits.open_files:
             resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+
+    def _on_sigxcpu(self, signum: int, frame: Any) -> None:
+        raise LimitExceeded("cpu_time_limit_s", f"CPU time limit exceeded: cpu_time_limit_s="
+                            f"{self.launch.limits.cpu_time_s} (used {time.process_time():.1f} s)")
+
+    def _limit_of(self, exc: BaseException) -> tuple[str, str] | None:
+        """(limit name, message) if ``exc`` means a configured resource limit was hit."""
+        if isinstance(exc, LimitExceeded):
+            return exc.limit, str(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.EMFILE and self.launch.limits.open_files:
+            return "open_files_limit", (f"open files limit exceeded: open_files_limit="
+                                        f"{self.launch.limits.open_files} ({exc})")
+        return None
+
+    def _report_denied(self, record: dict[str, Any]) -> None:
+        """A send refused by security.acl.send: an event the orchestrator audits."""
+        n = record.get("count", 1)
+        self._emit_event(
+            "access_denied",
+            f"{self.launch.agent_id} may not send to {record.get('recipient')} "
+            f"({record.get('recipient_type')}): security.acl.send" + (f" ({n} refusals)" if n > 1 else ""),
+            "warning", record)
 
     def _apply_priority(self, priority: int) -> None:
         try:
@@ -183,6 +217,12 @@ class AgentRuntime:
         self.inbox = Mailbox.attach(mailbox_name(launch.prefix, launch.slot, launch.generation))
         self.receiver = self.inbox.receiver()
         cfg = launch.config
+        # security (issue 8): seal/open frames with the swarm secret; check acl.send
+        sealer = security.sealer_for(cfg, launch.secret)
+        self.receiver = security.wrap_receiver(self.receiver, sealer)
+        guard = None
+        if security.SendGuard.needed(cfg.security.acl, launch.agent_type):
+            guard = security.SendGuard(cfg.security.acl, launch.agent_type, launch.agent_id, self._report_denied)
         self.communicator = Communicator(
             agent_id=launch.agent_id,
             slot=launch.slot,
@@ -190,6 +230,8 @@ class AgentRuntime:
             mailbox_name=lambda slot, gen: mailbox_name(launch.prefix, slot, gen),
             send_timeout=cfg.bus.send_timeout,
             request_timeout=cfg.bus.request_timeout,
+            sealer=sealer,
+            send_guard=guard,
         )
         self.communicator.set_reply_waiter(self._wait_reply)
         self.communicator.attach_inbox(self.inbox)
@@ -289,6 +331,10 @@ class AgentRuntime:
     def _crash(self, exc: BaseException) -> int:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.log.error("agent crashed: %s", text)
+        limit = self._limit_of(exc)
+        if limit is not None:  # issue 8: the event names the limit
+            self._emit_event("limit_exceeded", f"{self.launch.agent_id} {limit[1]}; stopping", "error",
+                             {"limit": limit[0]})
         try:
             report = protocol.CrashReport(error=f"{type(exc).__name__}: {exc}", traceback=text)
             self._report(Kind.CRASH, protocol.encode(report), timeout=0.5)
@@ -371,7 +417,7 @@ class AgentRuntime:
         interval = self.launch.cycle_interval
         now = time.monotonic()
         next_cycle = now
-        next_beat = now + self.heartbeat_interval
+        self._next_beat = now + self.heartbeat_interval
         next_ckpt = now + self.checkpoint_interval if self.checkpoint_interval > 0 else float("inf")
         next_opt = now + cfg.optimization_interval
         agent = self.agent
@@ -393,20 +439,22 @@ class AgentRuntime:
                 rest = took * (1.0 - duty) / duty if duty < 1.0 else 0.0
                 next_cycle = max(now + interval, end + rest)
                 now = end
-            if now >= next_beat:
+            if now >= self._next_beat:
                 if not _orchestrator_alive(self.launch.orchestrator_pid):
                     self.log.error("orchestrator (pid %d) is gone; exiting", self.launch.orchestrator_pid)
                     raise _Stop()
                 self._report_channel_faults()
+                if self.communicator.send_guard is not None:  # issue 8: late acl refusals
+                    self.communicator.send_guard.flush()
                 self._heartbeat()
-                next_beat = now + self.heartbeat_interval
+                self._next_beat = now + self.heartbeat_interval
             if now >= next_ckpt:
                 self._checkpoint()
                 next_ckpt = now + self.checkpoint_interval
             if now >= next_opt and not self.paused:
                 self._call(agent.optimize_performance)
                 next_opt = time.monotonic() + cfg.optimization_interval
-            wake = min(next_beat, next_ckpt, next_opt, float("inf") if self.paused else next_cycle)
+            wake = min(self._next_beat, next_ckpt, next_opt, float("inf") if self.paused else next_cycle)
             timeout = wake - time.monotonic()
             if timeout > 0 and not self._stash_ready():
                 try:
@@ -424,7 +472,10 @@ class AgentRuntime:
         """Handle stashed frames, then up to ``limit`` frames already in the inbox."""
         while self._stash and not self.paused and not control_only:
             self._handle_data(self._stash.popleft())
-        for _ in range(limit):
+        for i in range(limit):
+            if i & 7 == 7 and time.monotonic() >= self._next_beat:
+                self._heartbeat()  # a long stream of messages must not look like a hang
+                self._next_beat = time.monotonic() + self.heartbeat_interval
             try:
                 frame = self.receiver.receive_nowait()
             except ChannelEmpty:

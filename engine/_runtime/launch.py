@@ -47,6 +47,9 @@ class AgentLaunch:
     checkpoint: bytes | None = None
     limits: ResourceLimits = field(default_factory=ResourceLimits)
     log_level: str = "WARNING"
+    # security (issue 8): the per-swarm secret for frame authentication/encryption.
+    # Travels only through the forkserver socket; repr=False keeps it out of logs.
+    secret: bytes | None = field(default=None, repr=False)
 
 
 def mailbox_name(prefix: str, slot: int, generation: int) -> str:

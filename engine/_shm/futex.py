@@ -24,6 +24,21 @@ and ``FUTEX_WAKE`` never dereferences the word at all.
 
 ``ctypes`` foreign calls release the GIL, so other threads of the waiting process
 keep running while it sleeps.
+
+Asymmetric fences (``membarrier(2)``)
+-------------------------------------
+"Publish, then check whether the other side sleeps" against "announce sleep, then
+check for work" is the store-buffer (Dekker) pattern, which x86-TSO does not make
+safe without a full fence on *both* sides -- and pure Python cannot issue
+``mfence``.  ``membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`` lets the rare side
+(the one about to sleep) pay for both: it makes every running thread of every
+process registered with ``MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`` pass a full
+memory barrier before it returns (one IPI per such CPU, about 1 us here), so the
+hot side needs no fence at all.  Every process that uses the bus registers once
+(:func:`membarrier_register`); :func:`process_barrier` is called by a side after
+it announces that it will sleep and before it re-checks for work.  Where the
+kernel or a seccomp filter refuses ``membarrier`` the callers still have their
+bounded sleeps, so delivery stays correct, only slower on the unlucky message.
 """
 
 from __future__ import annotations
@@ -33,11 +48,22 @@ import errno
 import os
 import platform
 
-__all__ = ["SYS_FUTEX", "address_of", "futex_wait", "futex_wake"]
+__all__ = [
+    "SYS_FUTEX",
+    "address_of",
+    "futex_wait",
+    "futex_wake",
+    "membarrier_register",
+    "process_barrier",
+]
 
 SYS_FUTEX = 202  # x86-64; see the check in _load()
+SYS_MEMBARRIER = 324
 FUTEX_WAIT = 0
 FUTEX_WAKE = 1
+MEMBARRIER_CMD_QUERY = 0
+MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1
+MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 1 << 2
 
 
 class _Timespec(ctypes.Structure):
@@ -127,3 +153,35 @@ def futex_wake(addr: int, n: int = 1) -> int:
         err = ctypes.get_errno()
         raise OSError(err, f"futex wake at {addr:#x}: {os.strerror(err)}")
     return int(rc)
+
+
+_barrier_pid = 0  # pid that registered (registration does not survive fork)
+_barrier_ok = False
+
+
+def membarrier_register() -> bool:
+    """Register this process as a target of global expedited barriers (idempotent).
+
+    Returns whether :func:`process_barrier` works here.
+    """
+    global _barrier_pid, _barrier_ok
+    pid = os.getpid()
+    if _barrier_pid == pid:
+        return _barrier_ok
+    fn = _syscall or _load()
+    mask = fn(SYS_MEMBARRIER, MEMBARRIER_CMD_QUERY, 0, 0, None, None, 0)
+    ok = mask > 0 and bool(mask & MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+    if ok:
+        ok = fn(SYS_MEMBARRIER, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0, None, None, 0) == 0
+    _barrier_pid, _barrier_ok = pid, ok
+    return ok
+
+
+def process_barrier() -> bool:
+    """Make every registered process pass a full memory barrier; ``False`` if unsupported."""
+    if _barrier_pid != os.getpid() and not membarrier_register():
+        return False
+    if not _barrier_ok:
+        return False
+    fn = _syscall or _load()
+    return fn(SYS_MEMBARRIER, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0, None, None, 0) == 0

@@ -174,25 +174,22 @@ def thermal_readings(snapshot: SwarmSnapshot) -> Iterator[tuple[str, str, bool, 
     """(source, sensor, modelled, celsius) for every temperature in a snapshot.
 
     Read tolerantly from ``snapshot.extra["thermal"]`` -- either a telemetry reading
-    (``{"sensors": [{"label", "temperature_c", ...}]}``) or per-agent publications of
-    that shape or of plain ``*_c`` numbers -- and from agents' gauges whose names end
-    in ``_c`` (thermal agents' modelled temperatures).
+    (``{"sensors": [{"label", "temperature_c", "modelled", ...}]}``) or, as the thermal
+    agent publishes it, that shape per agent id with its modelled packages under
+    ``model_packages`` -- and from agents' gauges whose names end in ``_c`` (the
+    thermal agent's ``temp_c`` and ``predicted_c``).
     """
     thermal = snapshot.extra.get("thermal") if isinstance(snapshot.extra, Mapping) else None
 
     def from_reading(source: str, reading: Any, modelled_default: bool) -> Iterator[tuple[str, str, bool, float]]:
         if not isinstance(reading, Mapping):
             return
-        for sensor in reading.get("sensors") or ():
+        for sensor in [*(reading.get("sensors") or ()), *(reading.get("model_packages") or ())]:
             if isinstance(sensor, Mapping):
                 value = _number(sensor.get("temperature_c"))
                 if value is not None and math.isfinite(value):
                     label = str(sensor.get("label") or sensor.get("id") or "sensor")
                     yield source, label, bool(sensor.get("modelled", modelled_default)), value
-        for key, raw in reading.items():
-            value = _number(raw)
-            if key.endswith("_c") and value is not None and math.isfinite(value):
-                yield source, key[:-2], bool(reading.get("modelled", modelled_default)), value
 
     if isinstance(thermal, Mapping):
         if "sensors" in thermal:

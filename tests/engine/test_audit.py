@@ -180,3 +180,34 @@ def test_swarm_tui_audit_verify_dispatches_without_the_ui(tmp_path: Path) -> Non
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "ok, 2 entries" in proc.stdout and "no textual" in proc.stdout
+
+
+def test_replay_start_is_audited_with_its_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Starting a replay appends ``replay_start`` (ok, or error with the reason)."""
+    from engine.headless import run_replay
+    from tests.recording_fixtures import write_recording
+
+    path = tmp_path / "audit.log"
+    log = AuditLog(path, fsync=False)
+    write_recording(tmp_path / "run.swrec", seconds=3)
+    assert run_replay(str(tmp_path / "run.swrec"), audit=log) == 0
+    assert run_replay(str(tmp_path / "missing.swrec"), audit=log) == 2
+    capsys.readouterr()
+    entries = [json.loads(line) for line in lines(path)]
+    assert [(e["action"], e["outcome"]) for e in entries] == [("replay_start", "ok"), ("replay_start", "error")]
+    assert entries[0]["actor"] == "cli" and entries[0]["details"]["format_version"] == 1
+    assert "cannot open recording" in entries[1]["details"]["error"]
+    assert verify(path).ok
+
+
+def test_config_load_is_audited_even_when_it_fails(tmp_path: Path) -> None:
+    """A configuration that does not load is refused and the attempt is audited."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("max_agents = 0\n")
+    path = tmp_path / "audit.log"
+    proc = subprocess.run([sys.executable, "-m", "engine", "--config", str(bad), "--audit-log", str(path)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and "max_agents" in proc.stderr
+    entry = json.loads(lines(path)[-1])
+    assert (entry["action"], entry["outcome"], entry["target"]) == ("config_load", "error", str(bad))
+    assert "max_agents" in entry["details"]["error"]

@@ -89,7 +89,7 @@ def test_json_run_prints_status_events_and_summary(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     proc = subprocess.run(
         engine_cmd("--config", str(cfg), "--demo", "--json", "--duration", "2", "--log-level", "INFO"),
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
     records = read_json_lines(proc.stdout)  # every stdout line is JSON
@@ -129,7 +129,7 @@ def test_signal_stops_cleanly_and_leaves_no_shared_memory(tmp_path: Path, sig: s
         assert agent_pids, "no status line with two running agents"
         assert segments_of(proc.pid)
         proc.send_signal(sig)
-        rest, _err = proc.communicate(timeout=30)
+        rest, _err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -166,7 +166,7 @@ def test_segments_of_a_killed_swarm_are_removed_on_next_start(tmp_path: Path) ->
         assert time.monotonic() < deadline, "agents outlived their killed orchestrator"
         time.sleep(0.05)
     out = subprocess.run(engine_cmd("--config", str(cfg), "--duration", "0.5", "--log-level", "WARNING"),
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr
     assert "removed" in out.stderr and stale[0] in out.stderr
     assert segments_of(proc.pid) == []

@@ -251,3 +251,18 @@ def test_cli_metrics_port_record_and_audit_log_together(tmp_path: Path) -> None:
     assert result.ok and result.entries >= 3  # config load + two creates
     summary = json.loads(out.splitlines()[-1])
     assert summary["type"] == "summary" and summary["exit_status"] == 0
+
+
+def test_thermal_agent_publication_from_the_thermal_demo_is_exported(exporter: Any) -> None:
+    """The thermal agent's real publication (modelled package) and gauges become temperature series."""
+    from engine.demo import bundled_recordings
+    from engine.recording import open_recording
+
+    rec = open_recording(bundled_recordings()["thermal"])
+    exporter.collector.on_status(rec.snapshot(len(rec.snapshot_times) - 1))
+    _text, families = scrape(exporter.serve("127.0.0.1", 0).url)
+    temps = {(lbl["source"], lbl["sensor"], lbl["modelled"]) for lbl, _v in
+             samples(families, "swarm_thermal_temperature_celsius")}
+    assert ("thermal-1", "CPU package 0 (modelled)", "true") in temps
+    assert ("thermal-1", "temp", "true") in temps and ("thermal-1", "predicted", "true") in temps
+    assert value(families, "swarm_agent_duty_cycle_ratio", agent="compute-1", type="compute") < 1.0
