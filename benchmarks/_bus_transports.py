@@ -75,7 +75,7 @@ class SwarmEndpoint(Endpoint):
         self.tx = self.outbox.sender(1, send_timeout=None)
         self.lane = Lane.NORMAL
         self._pending: Any = None
-        self._pending_batch: list[Any] = []
+        self._pending_batch: Any = []
 
     def send(self, msg: bytes) -> None:
         self.tx.send(msg, msg_type=1, lane=self.lane, recipient=0)
@@ -100,8 +100,8 @@ class SwarmEndpoint(Endpoint):
             self._pending = None
         if self._pending_batch:
             self.rx.ack_batch(self._pending_batch)
-        frames = self._pending_batch = self.rx.receive_batch(512)
-        return [f.payload for f in frames]
+        batch = self._pending_batch = self.rx.receive_batch(512)
+        return batch.payloads  # every frame validated; Frame objects never built
 
     def close(self) -> None:
         if self._pending is not None:

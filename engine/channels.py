@@ -31,7 +31,8 @@ name arrays with the swarm prefix.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 

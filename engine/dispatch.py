@@ -268,7 +268,7 @@ class LearnedDispatch:
     Decisions are made here, in the orchestrator, in microseconds; learning happens
     in the learning agent.  For each candidate the expected delay is the work already
     in flight to it (each task counted at its kind's mean service time there, as
-    known when it was sent) plus this task's mean service time, scaled by a Thompson
+    estimated now) plus this task's mean service time, scaled by a Thompson
     draw from the posterior the learning agent last published
     (:func:`engine.learning.service.choose_sed`, discounted Thompson sampling); the
     smallest wins.  Each completion's service time is
@@ -304,8 +304,8 @@ class LearnedDispatch:
         self._fallback = JoinShortestQueue()
         self._version: Any = None
         self._params: dict[str, dict[str, Any]] = {}
-        self._pending: dict[int, tuple[dict[str, int], bool, str, float]] = {}
-        self._inflight: dict[str, float] = defaultdict(float)
+        self._pending: dict[int, tuple[dict[str, int], bool, str]] = {}
+        self._inflight: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # agent -> kind -> n
         self._last_done: dict[str, float] = {}
         self._batch: list[dict[str, Any]] = []
         self._batch_started = 0.0
@@ -338,23 +338,30 @@ class LearnedDispatch:
         from engine.learning.service import choose_sed
 
         params = self._kind_params(kind)
-        expected = 0.0
         if not params:
             chosen, explored = self._fallback.choose(kind, features, candidates, outstanding), False
             self.fallbacks += 1
         else:
-            ahead = {a: self._inflight[a] for a in candidates}
+            ahead = {a: self._work_ahead(a) for a in candidates}
             chosen, greedy = choose_sed(candidates, outstanding, params, self._rng, ahead)
             explored = chosen != greedy
-            p = params.get(chosen)
-            expected = p.mean if p is not None else min(q.mean for q in params.values())
-        self._inflight[chosen] += expected
+        self._inflight[chosen][kind] += 1
         self.decisions += 1
         self.explorations += explored
         # The dispatcher hands the same features dict to choose and observe.
-        self._pending[id(features)] = ({a: int(outstanding.get(a, 0)) for a in candidates}, explored,
-                                       chosen, expected)
+        self._pending[id(features)] = ({a: int(outstanding.get(a, 0)) for a in candidates}, explored, chosen)
         return chosen
+
+    def _work_ahead(self, agent: str) -> float:
+        """Seconds of work in flight to ``agent``, at the current estimates of its speed."""
+        total = 0.0
+        for kind, count in self._inflight[agent].items():
+            if count:
+                params = self._params.get(kind, {})
+                p = params.get(agent)
+                mean = p.mean if p is not None else (min(q.mean for q in params.values()) if params else 0.0)
+                total += count * mean
+        return total
 
     def observe(self, agent_id: str, kind: str, features: Mapping[str, float],
                 latency_s: float, ok: bool) -> None:
@@ -362,8 +369,9 @@ class LearnedDispatch:
         from engine.learning.service import service_time
 
         now = self._clock()
-        queue, explored, chosen, expected = self._pending.pop(id(features), ({}, False, agent_id, 0.0))
-        self._inflight[chosen] = max(self._inflight[chosen] - expected, 0.0)
+        queue, explored, chosen = self._pending.pop(id(features), ({}, False, agent_id))
+        if self._inflight[chosen][kind] > 0:
+            self._inflight[chosen][kind] -= 1
         service = service_time(now, latency_s, self._last_done.get(agent_id))
         self._last_done[agent_id] = now
         if self._sink is None:

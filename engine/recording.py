@@ -669,7 +669,8 @@ def _agent_from_dict(d: Mapping[str, Any]) -> AgentInfo:
 
 def snapshot_from_dict(d: Mapping[str, Any]) -> SwarmSnapshot:
     """Invert :meth:`engine.model.SwarmSnapshot.to_dict`, tolerating missing or extra keys."""
-    machine = _fill(MachineInfo, d.get("machine") or {})
+    machine = {k: tuple(v) if isinstance(v, list) else v
+               for k, v in _fill(MachineInfo, d.get("machine") or {}).items()}
     load = tuple(machine.get("load_average") or (0.0, 0.0, 0.0))
     machine["load_average"] = (load + (0.0, 0.0, 0.0))[:3]
     return SwarmSnapshot(

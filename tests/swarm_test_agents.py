@@ -114,3 +114,116 @@ class LeakAgent(BaseAgent):
         if len(self.hoard) * self.leak_mb < self.max_leak_mb:
             self.hoard.append(b"\xa5" * int(self.leak_mb * 2**20))
         self.set_gauge("leaked_mb", len(self.hoard) * self.leak_mb)
+
+
+class FloodAgent(BaseAgent):
+    """Sends data messages as fast as it can (issue 8: the load test's flooding agent).
+
+    Options: ``targets`` (agent ids, ``"orchestrator"`` allowed; default the
+    orchestrator), ``payload_bytes`` (default 64), ``slice_s`` (sending time per
+    cycle, default 0.05 s), ``start_after_s`` (stay quiet this long after start).
+    A full lane blocks for the bus's ``send_timeout`` and then counts as ``full``;
+    gauges ``sent`` and ``full``; ``flood_status`` replies with the counters.
+    """
+
+    agent_type = "flooder"
+
+    def __init__(self, agent_id: str = "", **options: Any) -> None:
+        super().__init__(agent_id, **options)
+        self.targets = list(options.get("targets") or ["orchestrator"])
+        self.blob = b"\x5a" * int(options.get("payload_bytes", 64))
+        self.slice_s = float(options.get("slice_s", 0.05))
+        self.start_after_s = float(options.get("start_after_s", 0.0))
+        self.sent = 0
+        self.full = 0
+        self.errors = 0
+        self._i = 0
+        self._t0 = 0.0
+
+    def on_start(self) -> None:
+        import time
+
+        self._t0 = time.monotonic()
+
+    def execute_cycle(self) -> None:
+        import time
+
+        from engine.errors import ChannelError, ChannelFull
+
+        now = time.monotonic()
+        if now - self._t0 < self.start_after_s:
+            return
+        end = now + self.slice_s
+        send = self.communicator.send_message
+        targets = self.targets
+        while time.monotonic() < end:
+            target = targets[self._i % len(targets)]
+            self._i += 1
+            try:
+                send(recipient_id=target, message_type="flood", payload=self.blob)
+                self.sent += 1
+            except ChannelFull:
+                self.full += 1
+            except ChannelError:  # recipient restarting or gone: try the next one
+                self.errors += 1
+        self.set_gauge("sent", self.sent)
+        self.set_gauge("full", self.full)
+
+    def handle_message(self, message: Message) -> Any:
+        if message.message_type == "flood_status":
+            return {"sent": self.sent, "full": self.full, "errors": self.errors}
+        return None
+
+    def snapshot(self) -> Any:
+        return {"sent": self.sent, "full": self.full}
+
+    def restore(self, state: Any) -> None:
+        self.sent = int(state.get("sent", 0))
+        self.full = int(state.get("full", 0))
+
+
+class ChattyAgent(BaseAgent):
+    """Sends a message to ``target`` when asked (issue 8: access-control tests).
+
+    ``send_to`` (payload: recipient id) sends one ``hello`` and replies with
+    ``{"ok": True}`` or ``{"ok": False, "error": "<ExceptionType>: ..."}``;
+    ``fd_hog`` opens files until it fails (the open-files limit); ``burn`` spins the
+    CPU for ``payload`` seconds (the CPU-time limit); any other message is counted
+    and ``received`` replies with the list of (sender, type) seen.
+    """
+
+    agent_type = "chatty"
+
+    def __init__(self, agent_id: str = "", **options: Any) -> None:
+        super().__init__(agent_id, **options)
+        self.received: list[list[str]] = []
+        self.hoard: list[Any] = []
+
+    def handle_message(self, message: Message) -> Any:
+        kind = message.message_type
+        if kind == "send_to":
+            try:
+                self.communicator.send_message(recipient_id=str(message.payload), message_type="hello",
+                                               payload=self.agent_id)
+            except Exception as exc:  # noqa: BLE001 - the test wants to see the refusal
+                return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            return {"ok": True}
+        if kind == "fd_hog":
+            while True:
+                self.hoard.append(open(os.devnull, "rb"))  # noqa: SIM115 - held on purpose
+        if kind == "burn":
+            import time
+
+            end = time.process_time() + float(message.payload or 5.0)
+            x = 0
+            beat = time.monotonic() + 0.1
+            while time.process_time() < end:
+                x += 1
+                if not x & 0xFFFF and time.monotonic() > beat:  # stay alive for the supervisor
+                    self.context.heartbeat()
+                    beat = time.monotonic() + 0.1
+            return x
+        if kind == "received":
+            return self.received
+        self.received.append([message.sender_id, kind])
+        return None

@@ -79,9 +79,10 @@ from __future__ import annotations
 import os
 import struct
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from engine._shm.futex import (
     address_of,
@@ -97,6 +98,7 @@ from engine._shm.ring import (
     ChannelFault,
     ChannelStatistics,
     Frame,
+    FrameBatch,
     Lane,
     RingConsumer,
     RingProducer,
@@ -685,7 +687,6 @@ class Receiver:
         self._lanes: list[list[RingConsumer]] = [[] for _ in range(N_LANES)]
         self._active_lanes: list[list[RingConsumer]] = []
         self._faults: list[ChannelFault] = []
-        self._one: list[Frame] = []
         self._gen = -1
         self._polls = 0
         self._closed = False
@@ -716,17 +717,17 @@ class Receiver:
 
     # -- receiving ------------------------------------------------------------------------
 
-    def _poll(self, out: list[Frame], max_n: int) -> int:
+    def _poll(self, out: FrameBatch, max_n: int) -> int:
         self._polls += 1
         if self._hot[H_ACTIVE_GEN] != self._gen or not self._polls & REFRESH_EVERY_POLLS:
             self._refresh_active()
         got = 0
         for rings in self._active_lanes:
             if len(rings) == 1:
-                got += rings[0].read_into(out, max_n - got)
+                got += rings[0].read_batch(out, max_n - got)
             else:
                 for j, ring in enumerate(rings):
-                    k = ring.read_into(out, max_n - got)
+                    k = ring.read_batch(out, max_n - got)
                     if k:
                         got += k
                         if got >= max_n:
@@ -753,7 +754,7 @@ class Receiver:
                     return f
         return None
 
-    def _poll_closed(self, out: list[Frame] | None = None, max_n: int = 1) -> int:
+    def _poll_closed(self, out: FrameBatch | None = None, max_n: int = 1) -> int:
         raise ChannelClosed(f"receiver of {self._mb.name} is closed")
 
     def receive_nowait(self) -> Frame:
@@ -774,26 +775,33 @@ class Receiver:
         f = self._poll_one()
         if f is not None:
             return f
-        one = self._one
-        self._wait(one, 1, timeout)
-        return one.pop()
+        batch = FrameBatch()
+        return self._wait(batch, 1, timeout) or batch[0]
 
-    def receive_batch(self, max_n: int = 256, timeout: float | None = None) -> list[Frame]:
-        """Up to ``max_n`` frames, lanes in priority order; waits for at least one."""
+    def receive_batch(self, max_n: int = 256, timeout: float | None = None) -> FrameBatch:
+        """Up to ``max_n`` frames, lanes in priority order; waits for at least one.
+
+        The result is a sequence of :class:`Frame`; its ``payloads`` list is the
+        cheap way to read bulk data, and ``ack_batch(batch)`` acknowledges it all.
+        """
         if max_n < 1:
             raise ValueError(f"max_n must be >= 1, got {max_n}")
-        out: list[Frame] = []
-        if self._poll(out, max_n):
-            return out
-        self._wait(out, max_n, timeout)
-        return out
+        batch = FrameBatch()
+        if self._poll(batch, max_n):
+            return batch
+        f = self._wait(batch, max_n, timeout)
+        if f is not None:  # pragma: no cover - only the max_n == 1 paths return frames
+            batch = FrameBatch.of([f])
+        return batch
 
     def _raise_empty(self) -> None:
         if self._hot[H_CLOSED]:
             raise ChannelClosed(f"mailbox {self._mb.name} is closed and drained")
         raise ChannelEmpty(f"no message in mailbox {self._mb.name}")
 
-    def _wait(self, out: list[Frame], max_n: int, timeout: float | None) -> None:
+    def _wait(self, out: FrameBatch, max_n: int, timeout: float | None) -> Frame | None:
+        """Spin, then sleep, until frames arrive: either returns one frame (the
+        ``max_n == 1`` fast paths) or fills ``out`` and returns ``None``."""
         hot = self._hot
         poll = self._poll
         start = perf_counter_ns()
@@ -812,13 +820,12 @@ class Receiver:
             (ring,) = self._rings.values()
             tail_word = ring._p
             gen = self._gen
-            poll_one = self._poll_one
+            read_one = ring.read_one
             while True:
                 if tail_word[0] != ring.r:
-                    f = poll_one()
+                    f = read_one()  # the only ring, so lane order holds
                     if f is not None:
-                        out.append(f)
-                        return
+                        return f
                 i += 1
                 if not i & 31 and (perf_counter_ns() >= spin_end or hot[H_ACTIVE_GEN] != gen):
                     break
@@ -828,13 +835,12 @@ class Receiver:
                 for _ in range(16):
                     f = poll_one()
                     if f is not None:
-                        out.append(f)
-                        return
+                        return f
         else:
             while perf_counter_ns() < spin_end:
                 for _ in range(16):
                     if poll(out, max_n):
-                        return
+                        return None
         while True:
             value = hot[H_DOORBELL]
             hot[H_ASLEEP] = 1
@@ -842,7 +848,7 @@ class Receiver:
                 process_barrier()  # producers now see asleep=1, or we see their tail
                 self._refresh_active()
                 if poll(out, max_n):
-                    return
+                    return None
                 if hot[H_CLOSED]:
                     self._raise_empty()
                 for ring in self._rings.values():
@@ -857,7 +863,7 @@ class Receiver:
             finally:
                 hot[H_ASLEEP] = 0
             if poll(out, max_n):
-                return
+                return None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Sleep until a frame may be ready, without receiving it.
@@ -915,7 +921,20 @@ class Receiver:
         ring.ack(frame)
 
     def ack_batch(self, frames: Sequence[Frame]) -> None:
-        """:meth:`ack` every frame, with one shared-memory store per ring."""
+        """:meth:`ack` every frame, with one shared-memory store per ring.
+
+        Given the :class:`FrameBatch` from :meth:`receive_batch` itself, whole
+        runs are acknowledged without building the frames.
+        """
+        if type(frames) is FrameBatch and frames._segments:
+            for k, (ring, epoch, span0, _now, _nred, _start, _heads, ends) in enumerate(frames._segments):
+                if ring.owner is not self:
+                    self._bad_ack(ring)
+                if epoch == ring.epoch and span0 == ring.head and not ring._ooo:
+                    ring.ack_segment(epoch, span0, ends[-1], ())
+                else:
+                    ring.ack_segment(epoch, span0, ends[-1], frames.segment_frames(k))
+            return
         cur: RingConsumer | None = None
         head = epoch = 0
         for f in frames:

@@ -45,10 +45,10 @@ offset  size  field
 24      8     correlation_id
 32      8     send_ns (``time.monotonic_ns()`` of the producer)
 40      2     msg_type
-42      2     sender (producer index)
-44      2     recipient (consumer slot)
-46      1     lane
-47      1     flags: 0x01 PAD, 0x02 checksum is Adler-32 (else CRC-32)
+42      2     recipient (consumer slot)
+44      2     sender (producer index)           \
+46      1     lane                               > read as one u32 "tag"
+47      1     flags: 0x01 PAD, 0x02 Adler-32    /  (else CRC-32)
 48      n     payload
 ======  ====  ==========================================================
 
@@ -65,6 +65,10 @@ consumer is still reading.  Every shared word is an aligned 8-byte (or 4-byte)
 slot accessed through a ``memoryview.cast("Q")`` item, which CPython compiles
 into one aligned ``mov``: no torn values.  This is an x86-64 design; a weakly
 ordered CPU would need real fences, which pure Python cannot issue.
+
+Sender, lane and flags are read as one 32-bit tag so that the consumer checks
+"this ring's producer and lane, a plain frame, checksum kind" with one integer
+comparison per frame.
 
 *Wrap-around.*  A record never straddles the end of the data area.  If fewer
 than 48 bytes remain before the end, both sides skip them by rule; otherwise
@@ -120,6 +124,7 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -127,13 +132,14 @@ from engine._shm.futex import address_of, futex_wake
 from engine.errors import MessageTooLarge
 
 __all__ = [
+    "HIST_BUCKETS",
+    "RECORD_HEADER_BYTES",
+    "RING_HEADER_BYTES",
     "ChannelFault",
     "ChannelStatistics",
     "Frame",
-    "HIST_BUCKETS",
+    "FrameBatch",
     "Lane",
-    "RECORD_HEADER_BYTES",
-    "RING_HEADER_BYTES",
     "RingConsumer",
     "RingProducer",
     "bucket_bounds",
@@ -173,12 +179,16 @@ W_WAITING, W_SPACE = 0, 1
 
 HIST_BUCKETS = 256
 RECORD_HEADER_BYTES = HDR = 48
-REC = struct.Struct("<IIQQQQHHHBB")
-BODY = struct.Struct("<IQQQQHHHBB")  # REC without the checksum
+REC = struct.Struct("<IIQQQQHHI")  # the last u32 is the tag: sender | lane << 16 | flags << 24
+BODY = struct.Struct("<IQQQQHHI")  # REC without the checksum
 CK = struct.Struct("<I")
 F_PAD = 0x01
 F_ADLER = 0x02
-F_KNOWN = F_PAD | F_ADLER
+
+
+def make_tag(sender: int, lane: int, flags: int) -> int:
+    """The u32 at record offset 44: sender (u16), lane (u8), flags (u8), little-endian."""
+    return sender | lane << 16 | flags << 24
 ADLER_BELOW = 1024 - 44  # payload bytes below which Adler-32 is used (span < 1 KiB)
 MIN_CAPACITY = 256
 MAX_CAPACITY = 1 << 30
@@ -321,6 +331,75 @@ class Frame(tuple):
 
 _tnew = tuple.__new__
 F_RING, F_EPOCH, F_SPAN, F_END = 12, 13, 14, 15
+
+
+class FrameBatch(Sequence[Frame]):
+    """Frames from one ``receive_batch`` call: a sequence of :class:`Frame`.
+
+    ``payloads`` is the list of payloads in the same order, ready at no extra
+    cost; the :class:`Frame` objects are built on first indexing or iteration.
+    Pass the batch itself to ``Receiver.ack_batch`` to acknowledge it all with
+    one store per ring.
+    """
+
+    __slots__ = ("_frames", "_segments", "payloads")
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self._segments: list[tuple] = []
+        self._frames: list[Frame] | None = None
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        return self.frames()[i]
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self.frames())
+
+    def __repr__(self) -> str:
+        return f"FrameBatch({len(self.payloads)} frames)"
+
+    @classmethod
+    def of(cls, frames: list[Frame]) -> FrameBatch:
+        """A batch holding already-built frames."""
+        b = cls()
+        b.payloads = [f[9] for f in frames]
+        b._frames = list(frames)
+        return b
+
+    def frames(self) -> list[Frame]:
+        """The frames as a list (built once)."""
+        if self._frames is None:
+            out: list[Frame] = []
+            payloads = self.payloads
+            for ring, epoch, span, now, nred, start, heads, ends in self._segments:
+                out.extend(_segment_frames(ring, epoch, span, now, nred, payloads, start, heads, ends))
+            self._frames = out
+        return self._frames
+
+    def segment_frames(self, k: int) -> list[Frame]:
+        """The frames of segment ``k`` (one ring's run)."""
+        ring, epoch, span, now, nred, start, heads, ends = self._segments[k]
+        return _segment_frames(ring, epoch, span, now, nred, self.payloads, start, heads, ends)
+
+
+def _segment_frames(
+    ring: object, epoch: int, span: int, now: int, nred: int,
+    payloads: list[bytes], start: int, heads: list[tuple], ends: list[int],
+) -> list[Frame]:  # fmt: skip
+    out = []
+    for k, h in enumerate(heads):
+        _ck, _plen, seq, mid, cid, sns, mt, rcp, tag = h
+        end = ends[k]
+        fields = (
+            mt, (tag >> 16) & 0xFF, tag >> 24, tag & 0xFFFF, rcp, seq, mid, cid, sns, payloads[start + k],
+            k < nred, now, ring, epoch, span, end,
+        )  # fmt: skip
+        out.append(_tnew(Frame, fields))
+        span = end
+    return out
 
 
 @dataclass(frozen=True)
@@ -500,6 +579,8 @@ class RingProducer:
         self._mask = capacity - 1
         self._lane = int(lane)
         self._producer = producer
+        self._tag_adler = make_tag(producer, self._lane, F_ADLER)
+        self._tag_crc = make_tag(producer, self._lane, 0)
         self.label = label or f"ring producer={producer} lane={LANE_NAMES[self._lane]}"
         self.closed = False
         head = v.c[C_HEAD]
@@ -541,10 +622,7 @@ class RingProducer:
             return self._put_general(payload, msg_type, recipient, msg_id, correlation_id)
         # Fast path: fits before the end without wrapping, small frame (Adler-32).
         seq = self.seq
-        body = _body_pack(
-            n, seq, msg_id, correlation_id, _mono(), msg_type, self._producer, recipient,
-            self._lane, F_ADLER,
-        ) + payload  # fmt: skip
+        body = _body_pack(n, seq, msg_id, correlation_id, _mono(), msg_type, recipient, self._tag_adler) + payload
         self._d32[o >> 2] = _adler(body)
         self._data[o + 4 : o + 48 + n] = body
         self.tail = tail = tail + rec
@@ -581,23 +659,13 @@ class RingProducer:
             o = 0
         seq = self.seq
         if n < ADLER_BELOW:
-            body = (
-                BODY.pack(
-                    n, seq, msg_id, correlation_id, time.monotonic_ns(), msg_type,
-                    self._producer, recipient, self._lane, F_ADLER,
-                )
-                + payload
-            )
-            ck = zlib.adler32(body)
+            body = _body_pack(n, seq, msg_id, correlation_id, _mono(), msg_type, recipient, self._tag_adler)
+            body += payload
+            ck = _adler(body)
         else:
-            body = (
-                BODY.pack(
-                    n, seq, msg_id, correlation_id, time.monotonic_ns(), msg_type,
-                    self._producer, recipient, self._lane, 0,
-                )
-                + payload
-            )
-            ck = zlib.crc32(body)
+            body = _body_pack(n, seq, msg_id, correlation_id, _mono(), msg_type, recipient, self._tag_crc)
+            body += payload
+            ck = _crc(body)
         self._d32[o >> 2] = ck
         self._data[o + 4 : o + 48 + n] = body
         tail += rec
@@ -626,13 +694,12 @@ class RingProducer:
         """
         cap = self._cap
         mask = self._mask
-        data = self._data
         pack = BODY.pack
         adler = zlib.adler32
         crc = zlib.crc32
         ckp = CK.pack
-        prod = self._producer
-        lane = self._lane
+        tag_a = self._tag_adler
+        tag_c = self._tag_crc
         now = time.monotonic_ns()
         tail = self.tail
         seq = self.seq
@@ -663,10 +730,10 @@ class RingProducer:
                 tail += rem
                 run_start = tail
             if n < ADLER_BELOW:
-                body = pack(n, seq, 0, 0, now, msg_type, prod, recipient, lane, F_ADLER) + payload
+                body = pack(n, seq, 0, 0, now, msg_type, recipient, tag_a) + payload
                 parts.append(ckp(adler(body)))
             else:
-                body = pack(n, seq, 0, 0, now, msg_type, prod, recipient, lane, 0) + payload
+                body = pack(n, seq, 0, 0, now, msg_type, recipient, tag_c) + payload
                 parts.append(ckp(crc(body)))
             parts.append(body)
             if rec - 48 - n:
@@ -694,7 +761,7 @@ class RingProducer:
     def _pad(self, o: int, rem: int) -> None:
         """Fill ``rem`` bytes at data offset ``o`` up to the end (no record fits there)."""
         if rem >= HDR:
-            body = BODY.pack(rem - HDR, 0, 0, 0, 0, 0, self._producer, 0, self._lane, F_PAD | F_ADLER)
+            body = BODY.pack(rem - HDR, 0, 0, 0, 0, 0, 0, make_tag(self._producer, self._lane, F_PAD | F_ADLER))
             CK.pack_into(self._data, o, zlib.adler32(body))
             self._data[o + 4 : o + HDR] = body
 
@@ -791,6 +858,9 @@ class RingConsumer:
         self.mask = capacity - 1
         self.lane = int(lane)
         self.producer = producer
+        self.tag_adler = make_tag(producer, self.lane, F_ADLER)
+        self.tag_crc = make_tag(producer, self.lane, 0)
+        self.tag_pad = make_tag(producer, self.lane, F_PAD | F_ADLER)
         self.owner = owner
         self._faults = fault_sink
         self._max_faults = max_faults
@@ -851,10 +921,10 @@ class RingConsumer:
         # its checksum matches -- a garbage tail cannot pass all three, and any
         # failure re-runs the fully validating general path.
         data = self._data
-        ck, plen, seq, mid, cid, sns, mt, snd, rcp, ln, fl = _rec_unpack(data, o)
+        ck, plen, seq, mid, cid, sns, mt, rcp, tag = _rec_unpack(data, o)
         e = plen + 48
         r2 = r + ((e + 7) & -8)
-        if r2 > t or e > rem or seq != self.exp or fl != F_ADLER or ln != self.lane or snd != self.producer:
+        if r2 > t or e > rem or seq != self.exp or tag != self.tag_adler:
             return self._read_one_general()
         rb = data[o + 4 : o + e].tobytes()
         if _adler(rb) != ck:
@@ -875,8 +945,10 @@ class RingConsumer:
         if len(lat) >= LAT_FLUSH_EVERY:
             self.flush_stats()
         return _tnew(
-            Frame, (mt, ln, fl, snd, rcp, seq, mid, cid, sns, rb[44:], False, now, self, self.epoch, span, r2)
-        )
+            Frame,
+            (mt, self.lane, F_ADLER, self.producer, rcp, seq, mid, cid, sns, rb[44:], False, now, self,
+             self.epoch, span, r2),
+        )  # fmt: skip
 
     def _read_one_general(self) -> Frame | None:
         one = self._one
@@ -885,9 +957,21 @@ class RingConsumer:
         return None
 
     def read_into(self, out: list[Frame], max_n: int) -> int:
-        """Append up to ``max_n`` valid frames to ``out``; return how many.
+        """Append up to ``max_n`` valid frames to ``out``; return how many."""
+        batch = FrameBatch()
+        n = self.read_batch(batch, max_n)
+        if n:
+            out.extend(batch.frames())
+        return n
 
-        Statistics are flushed to shared memory before returning.
+    def read_batch(self, batch: FrameBatch, max_n: int) -> int:
+        """Validate up to ``max_n`` frames into ``batch`` (one segment); return how many.
+
+        This is the fully validating reader behind every path.  It keeps each
+        frame's unpacked header tuple and payload in the batch's lists and builds
+        :class:`Frame` objects only if someone asks for them -- a bulk consumer
+        that reads ``batch.payloads`` never pays for them.  Statistics are
+        stored before returning.
         """
         t = self._p[P_TAIL]
         r = self.r
@@ -899,16 +983,21 @@ class RingConsumer:
             return 0
         data = self._data
         mask = self.mask
-        lane = self.lane
-        prod = self.producer
+        tag_a = self.tag_adler
+        tag_c = self.tag_crc
         unpack = _rec_unpack
         adler = _adler
         crc = _crc
-        append = out.append
+        heads: list[tuple] = []
+        ends: list[int] = []
+        payloads = batch.payloads
+        start_index = len(payloads)
+        add_head = heads.append
+        add_end = ends.append
+        add_payload = payloads.append
         red_until = self.redeliver_until
-        epoch = self.epoch
         exp = self.exp
-        last_end = self.last_end
+        span0 = self.last_end
         now = _mono()
         last_sns = -1
         run = 0
@@ -921,31 +1010,31 @@ class RingConsumer:
             if rem < HDR:
                 r += rem  # nothing is ever written in the last < 48 bytes
                 continue
-            ck, plen, seq, mid, cid, sns, mt, snd, rcp, ln, fl = unpack(data, o)
-            if fl & F_PAD:
+            h = unpack(data, o)
+            ck, plen, seq, _mid, _cid, sns, _mt, _rcp, tag = h
+            if tag != tag_a and tag != tag_c:
                 if (
-                    plen != rem - HDR
-                    or r + rem > t
-                    or ln != lane
-                    or snd != prod
-                    or fl & ~F_KNOWN
-                    or (adler if fl & F_ADLER else crc)(data[o + 4 : o + HDR]) != ck
+                    tag == self.tag_pad
+                    and plen == rem - HDR
+                    and r + rem <= t
+                    and adler(data[o + 4 : o + HDR]) == ck
                 ):
-                    r = self._corrupt(r, t, "bad padding record")
-                    exp = -1
-                    break
-                r += rem
-                continue
+                    r += rem  # a valid padding record
+                    continue
+                r = self._corrupt(
+                    r, t, f"bad frame header (payload_len={plen}, tag={tag:#010x}, expected "
+                    f"sender {self.producer} lane {self.lane})",
+                )  # fmt: skip
+                exp = -1
+                break
             e = plen + 48
             rec = (e + 7) & -8
-            if rec > rem or r + rec > t or ln != lane or snd != prod or fl & ~F_KNOWN:
-                r = self._corrupt(
-                    r, t, f"bad frame header (payload_len={plen}, lane={ln}, sender={snd}, flags={fl:#x})"
-                )
+            if rec > rem or r + rec > t:
+                r = self._corrupt(r, t, f"bad frame length (payload_len={plen}, {rem} bytes to the end)")
                 exp = -1
                 break
             rb = data[o + 4 : o + e].tobytes()
-            if (adler(rb) if fl & F_ADLER else crc(rb)) != ck:
+            if (adler(rb) if tag == tag_a else crc(rb)) != ck:
                 r = self._corrupt(r, t, f"checksum mismatch (seq field {seq})")
                 exp = -1
                 break
@@ -964,27 +1053,23 @@ class RingConsumer:
                 run = 1
             else:
                 run += 1
-            red = r < red_until
-            if red:
-                nred += 1
+            if r < red_until:
+                nred += 1  # redelivered frames are always a prefix of the segment
             r += rec
-            append(
-                _tnew(
-                    Frame,
-                    (mt, ln, fl, snd, rcp, seq, mid, cid, sns, rb[44:], red, now, self, epoch, last_end, r),
-                )
-            )
-            last_end = r
+            add_head(h)
+            add_payload(rb[44:])
+            add_end(r)
             n += 1
             nbytes += plen
         if run:
             self._hist_add(now - last_sns, run)
         self.r = r
         self.exp = exp
-        self.last_end = last_end
         c = self._c
         c[C_READ] = r
         if n:
+            self.last_end = ends[-1]
+            batch._segments.append((self, self.epoch, span0, now, nred, start_index, heads, ends))
             self.received += n
             self.nbytes += nbytes
             c[C_RECV] = self.received
@@ -992,13 +1077,23 @@ class RingConsumer:
             if nred:
                 self.redelivered += nred
                 c[C_REDELIVERED] = self.redelivered
-            self.flush_stats()
         elif self.head == self.last_end and r != self.head:
             # Only padding / skipped bytes and nothing outstanding: free them now.
             self.head = self.last_end = r
             c[C_HEAD] = r
             self._wake_producer()
         return n
+
+    def ack_segment(self, epoch: int, span0: int, end: int, frames: Sequence[Frame]) -> None:
+        """Acknowledge a whole segment read by :meth:`read_batch` (``frames`` if not in order)."""
+        if epoch == self.epoch and span0 == self.head and not self._ooo:
+            if end == self.last_end:
+                end = self.last_end = self.r
+            self.head = end
+        else:
+            for f in frames:
+                self.ack_local(f)
+        self.commit()
 
     def _hist_add(self, v: int, k: int) -> None:
         self._hist[latency_bucket(v)] += k

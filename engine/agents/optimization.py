@@ -317,6 +317,7 @@ class OptimizationAgent(BaseAgent):
         self.last_evaluations = 0
         self.last_saved_pct = 0.0
         self._next_tune = 0.0
+        self._retry_at = 0.0
         self._started = 0.0
         self._cores: list[int] = []
 
@@ -359,6 +360,8 @@ class OptimizationAgent(BaseAgent):
         self._refresh_plan()
         self._apply_configs()
         now = time.monotonic()
+        if self.failures and now >= self._retry_at:  # skipped or failed kernels get another go
+            self.failures.clear()
         if now >= self._next_tune:
             todo = self._pending_kernels()
             if todo:
@@ -402,7 +405,7 @@ class OptimizationAgent(BaseAgent):
             return
         for name, n in self._targets():
             record = self.store.get(name, n, self._cap())
-            if record is not None:
+            if record is not None and name not in self.results:
                 self.results[name] = {**record.to_dict(), "source": "stored"}
                 self.emit_event("tuning_loaded", f"{name} n={n}: stored config {record.params} "
                                 f"({record.gain:.2f}x vs default when measured); not searching again",
@@ -418,6 +421,7 @@ class OptimizationAgent(BaseAgent):
             outcome = tune_kernel(name, n, cap, budget, heartbeat=self.context.heartbeat, notes=self.hw_note)
         except Exception as exc:  # noqa: BLE001  (a kernel that cannot run here must not crash-loop the agent)
             self.failures[name] = f"{type(exc).__name__}: {exc}"
+            self._retry_at = time.monotonic() + self.context.config.optimization_interval
             self.emit_event("tuning_failed", f"{name}: {self.failures[name]}", severity="warning", kernel=name)
             return 0.0
         finally:
@@ -425,6 +429,7 @@ class OptimizationAgent(BaseAgent):
         self.tuning_s += outcome.seconds
         if outcome.record is None:
             self.failures[name] = outcome.reason
+            self._retry_at = time.monotonic() + self.context.config.optimization_interval
             self.emit_event("tuning_skipped", f"{name} n={n}: {outcome.reason}", severity="warning",
                             kernel=name)
             return outcome.seconds
@@ -477,9 +482,14 @@ class OptimizationAgent(BaseAgent):
     def _refresh_plan(self) -> None:
         plan = plan_affinity(self._cores, self._live_agents(), exclude=[self.agent_id])
         changed = plan != self.plan
+        old_cap = self._cap()
         self.plan = plan
         if changed:
             self.emit_event("affinity_planned", plan.note, plan=plan.to_dict())
+        if plan.cores_per_compute != old_cap:  # results were for another thread cap
+            self.results = {k: r for k, r in self.results.items() if r.get("cores") == plan.cores_per_compute}
+            self._load_stored()
+            self.applied.clear()
         if not self.pin_agents:
             return
         for agent, want in plan.pins().items():

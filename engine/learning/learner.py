@@ -147,6 +147,7 @@ class DispatchLearner:
             "prediction_mape": _round(self.durations.mape),
             "baseline_mape": _round(self.durations.baseline_mape),
             "predictions_scored": self.durations.scored,
+            "changes_detected": self.service.changes,
             "service_mean_s": means,
         }  # fmt: skip
 

@@ -17,6 +17,13 @@ observation of a kind first multiplies the statistics of *all* that kind's agent
 weight, so its posterior widens and it gets re-explored -- which is how a recovered
 agent is noticed.
 
+*Change detection.*  Discounting alone needs about ``1 / (1 - discount)`` tasks to
+move an estimate after an abrupt change.  So, as in monitored bandits (Cao et al.,
+2019, M-UCB: discard an arm's history when a change detector fires), three
+successive samples of an agent that all miss its mean on the same side by more than
+four standard deviations and 30 % replace its history: the agent that was just
+throttled is judged on those three samples at once.
+
 *The choice.* Sending every task to the fastest agent would overload it; the right
 greedy rule for parallel servers with known speeds is *shortest expected delay*:
 pick the agent minimising ``(tasks in flight + 1) * mean service time``.  The learned
@@ -40,6 +47,10 @@ PRIOR_WEIGHT = 0.5
 REL_SIGMA_FLOOR = 0.05
 """Smallest per-sample spread assumed, as a fraction of the mean (guards overconfidence)."""
 ABS_SIGMA_FLOOR = 1e-6
+CHANGE_RUN = 3
+"""Consecutive surprising samples (same side) that reset an agent's estimate."""
+CHANGE_REL = 0.3
+"""A sample is surprising if it is off the mean by more than 4 sd and this fraction."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,21 @@ class ArmParams:
 
 
 class _Arm:
-    __slots__ = ("count", "total", "total_sq", "weight")
+    __slots__ = ("count", "surprises", "total", "total_sq", "weight")
 
     def __init__(self, weight: float = 0.0, total: float = 0.0, total_sq: float = 0.0, count: int = 0) -> None:
         self.weight = weight
         self.total = total
         self.total_sq = total_sq
         self.count = count
+        self.surprises: list[float] = []
+
+    def reset(self, samples: list[float]) -> None:
+        """Forget the past: the arm is these samples only (after a detected change)."""
+        self.weight = float(len(samples))
+        self.total = sum(samples)
+        self.total_sq = sum(x * x for x in samples)
+        self.surprises = []
 
     @property
     def mean(self) -> float:
@@ -96,6 +115,7 @@ class ServiceTimeModel:
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be within (0, 1], got {discount}")
         self.discount = discount
+        self.changes = 0
         self._arms: dict[str, dict[str, _Arm]] = {}
 
     def update(self, kind: str, agent: str, seconds: float) -> None:
@@ -110,10 +130,40 @@ class ServiceTimeModel:
         arm = arms.get(agent)
         if arm is None:
             arm = arms[agent] = _Arm()
+        arm.count += 1
+        verdict = self._surprise(arm, seconds)
+        if verdict == "reset":
+            self.changes += 1
+            return
+        if verdict == "held":
+            return
+        _release(arm)  # held samples were outliers after all
         arm.weight += 1.0
         arm.total += seconds
         arm.total_sq += seconds * seconds
-        arm.count += 1
+
+    @staticmethod
+    def _surprise(arm: _Arm, seconds: float) -> str:
+        """Change detection: ``"held"`` a surprising sample, ``"reset"`` the arm, or ``"normal"``.
+
+        A sample off the mean by more than 4 sd and :data:`CHANGE_REL` is held back
+        (not yet folded in, so it cannot widen the spread it is judged by);
+        :data:`CHANGE_RUN` held samples in a row on the same side replace the arm's
+        history.  An unsurprising sample releases the held ones as outliers, clipped
+        to the surprise threshold (one wild sample must not blind the detector).
+        """
+        if arm.weight < CHANGE_RUN:
+            return "normal"
+        mean = arm.mean
+        if abs(seconds - mean) <= _threshold(arm):
+            return "normal"
+        if arm.surprises and (arm.surprises[-1] > mean) != (seconds > mean):
+            _release(arm)
+        arm.surprises.append(seconds)
+        if len(arm.surprises) < CHANGE_RUN:
+            return "held"
+        arm.reset(arm.surprises)
+        return "reset"
 
     def params(self, kind: str, agent: str) -> ArmParams | None:
         """The agent's current estimate for ``kind``, or ``None`` if never observed."""
@@ -159,6 +209,23 @@ class ServiceTimeModel:
         self._arms = {str(kind): {str(agent): _Arm(float(v[0]), float(v[1]), float(v[2]), int(v[3]))
                                   for agent, v in arms.items()}
                       for kind, arms in dict(state.get("arms", {})).items()}
+
+
+def _threshold(arm: _Arm) -> float:
+    return max(4.0 * arm.sd, CHANGE_REL * arm.mean)
+
+
+def _release(arm: _Arm) -> None:
+    """Fold held samples in as outliers, clipped to the surprise threshold around the mean."""
+    if not arm.surprises:
+        return
+    mean, limit = arm.mean, _threshold(arm)
+    for x in arm.surprises:
+        x = min(max(x, mean - limit), mean + limit)
+        arm.weight += 1.0
+        arm.total += x
+        arm.total_sq += x * x
+    arm.surprises = []
 
 
 def parse_params(raw: Mapping[str, Any]) -> dict[str, ArmParams]:

@@ -64,16 +64,30 @@ def run_policy(name: str, seed: int, n: int = 1200) -> Any:
     return simulate_dispatch(policy, tasks, tracked, window=8, seed=seed, clock=clock, on_complete=tick)
 
 
-def test_discounted_estimates_follow_an_agent_that_slows_down() -> None:
-    """After a 3x slow-down the discounted mean is near the new speed; an undiscounted one lags far behind."""
+def test_discounted_estimates_follow_an_agent_that_drifts() -> None:
+    """A gradual 3x slow-down: the discounted mean keeps up; an undiscounted one lags far behind."""
     rng = random.Random(0)
     fast, slow = ServiceTimeModel(discount=0.95), ServiceTimeModel(discount=1.0)
     for i in range(400):
-        seconds = (0.01 if i < 200 else 0.03) * rng.uniform(0.9, 1.1)
+        seconds = 0.01 * (1 + 2 * min(i, 300) / 300) * rng.uniform(0.95, 1.05)
         for model in (fast, slow):
             model.update("k", "a", seconds)
     assert fast.mean("k", "a") == pytest.approx(0.03, rel=0.1)
-    assert slow.mean("k", "a") == pytest.approx(0.02, rel=0.1)
+    assert slow.mean("k", "a") < 0.024
+    assert fast.changes == slow.changes == 0
+
+
+def test_an_abrupt_slow_down_is_detected_within_three_tasks() -> None:
+    """Three surprising samples in a row replace the history; a lone outlier does not."""
+    model = ServiceTimeModel(discount=0.98)
+    for x in (0.010, 0.011, 0.009, 0.010, 0.0105, 0.0095) * 5:
+        model.update("k", "a", x)
+    model.update("k", "a", 0.05)  # one outlier, then normal again
+    model.update("k", "a", 0.010)
+    assert model.changes == 0 and model.mean("k", "a") < 0.013
+    for _ in range(3):
+        model.update("k", "a", 0.030)
+    assert model.changes == 1 and model.mean("k", "a") == pytest.approx(0.030)
 
 
 def test_choice_is_shortest_expected_delay_and_an_unknown_agent_is_tried() -> None:
