@@ -437,6 +437,13 @@ def _as_bytes(payload: Any) -> Any:
     return mv
 
 
+def _field_error(exc: struct.error) -> ValueError:
+    return ValueError(
+        f"header field out of range ({exc}): msg_type and recipient must fit in 16 bits, "
+        f"msg_id and correlation_id in 64 bits (unsigned)"
+    )
+
+
 class Sender:
     """Sends framed messages into one mailbox as one producer index.
 
@@ -513,11 +520,14 @@ class Sender:
         hot = self._hot
         if hot[H_CLOSED]:
             raise self._closed_error(lane, recipient)
-        if not ring.put(payload, msg_type, recipient, msg_id, correlation_id):
-            self._block(
-                ring, lane, recipient, timeout,
-                lambda: ring.put(payload, msg_type, recipient, msg_id, correlation_id),
-            )
+        try:
+            if not ring.put(payload, msg_type, recipient, msg_id, correlation_id):
+                self._block(
+                    ring, lane, recipient, timeout,
+                    lambda: ring.put(payload, msg_type, recipient, msg_id, correlation_id),
+                )
+        except struct.error as exc:
+            raise _field_error(exc) from None
         if hot[H_ASLEEP]:
             self._ring_bell()
 
@@ -566,7 +576,10 @@ class Sender:
         if hot[H_CLOSED]:
             raise self._closed_error(lane, recipient)
         total = len(payloads)
-        sent = ring.put_many(payloads, 0, msg_type, recipient)
+        try:
+            sent = ring.put_many(payloads, 0, msg_type, recipient)
+        except struct.error as exc:
+            raise _field_error(exc) from None
         if sent < total:
             done = [sent]
 

@@ -15,27 +15,12 @@ import psutil
 import pytest
 
 from engine._shm.segments import list_segments
+from tests.quiet_config import write_quiet_config
 
-QUIET_AGENTS = """
-[agents.compute]
-count = 0
-[agents.resource]
-count = 0
-[agents.thermal]
-count = 0
-[agents.optimization]
-count = 0
-[agents.fault_tolerance]
-count = 0
-[agents.learning]
-count = 0
-"""
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "swarm.toml"
-    path.write_text("monitoring_interval = 0.2\nauto_scaling = false\n" + extra + QUIET_AGENTS)
-    return path
+    return write_quiet_config(tmp_path, extra)
 
 
 def engine_cmd(*args: str) -> list[str]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.quiet_config import write_quiet_config
+
 from engine.logging_setup import (
     ENV_FORMAT,
     JsonFormatter,
@@ -96,27 +98,11 @@ def test_unwritable_log_file_is_a_clear_error(tmp_path: Path, restore_logging: N
         configure_logging("INFO", "json", blocker / "x.log")
 
 
-CONFIG = """monitoring_interval = 0.2
-auto_scaling = false
-[agents.compute]
-count = 0
-[agents.resource]
-count = 0
-[agents.thermal]
-count = 0
-[agents.optimization]
-count = 0
-[agents.fault_tolerance]
-count = 0
-[agents.learning]
-count = 0
-"""
 
 
 def test_cli_json_logs_go_to_the_log_file_and_not_to_stderr(tmp_path: Path) -> None:
     """``--log-format json --log-file F``: F holds JSON lines with event fields; stderr stays clean."""
-    cfg = tmp_path / "swarm.toml"
-    cfg.write_text(CONFIG)
+    cfg = write_quiet_config(tmp_path)
     log_file = tmp_path / "swarm.log"
     proc = subprocess.run(
         [sys.executable, "-m", "engine", "--config", str(cfg), "--demo", "--duration", "2", "--json",

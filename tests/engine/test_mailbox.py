@@ -370,3 +370,26 @@ def test_share_array_round_trip(prefix: str) -> None:
     assert list_segments(prefix) == []
     with pytest.raises(ValueError):
         share_array(np.array([object()]), prefix)
+
+
+def test_out_of_range_header_fields_are_value_errors(mailbox: Mailbox) -> None:
+    """msg_type/recipient beyond 16 bits raise ValueError, and nothing is published."""
+    tx, rx = mailbox.sender(1), mailbox.receiver()
+    with pytest.raises(ValueError, match="16 bits"):
+        tx.send(b"x", msg_type=70_000, lane=Lane.NORMAL, recipient=0)
+    with pytest.raises(ValueError, match="16 bits"):
+        tx.send_batch([b"x"], msg_type=1, lane=Lane.NORMAL, recipient=-1)
+    tx.send(b"ok", msg_type=1, lane=Lane.NORMAL, recipient=0)
+    assert [f.payload for f in drain(rx)] == [b"ok"]
+
+
+def test_receive_batch_payloads_and_whole_batch_ack(mailbox: Mailbox) -> None:
+    """A FrameBatch gives payloads without building frames; acking it frees the lane."""
+    tx, rx = mailbox.sender(1), mailbox.receiver()
+    tx.send_batch([b"a", b"b", b"c"], msg_type=4, lane=Lane.NORMAL, recipient=0)
+    batch = rx.receive_batch(10)
+    assert batch.payloads == [b"a", b"b", b"c"] and len(batch) == 3
+    rx.ack_batch(batch)
+    assert mailbox.statistics().channels[(1, Lane.NORMAL)].queued_bytes == 0
+    assert [f.msg_type for f in batch] == [4, 4, 4] and batch[1].seq == 1
+    rx.ack_batch(batch)  # acknowledging again is harmless

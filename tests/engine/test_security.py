@@ -44,8 +44,9 @@ CHATTY = "tests.swarm_test_agents:ChattyAgent"
 
 def _config(**overrides: Any) -> Any:
     data = fast_config_data(**overrides)
-    data["custom_agents"] = {**data["custom_agents"], "chatty": {"import_path": CHATTY},
-                             "leaker": {"import_path": "tests.swarm_test_agents:LeakAgent"}}
+    data["custom_agents"] = {"chatty": {"import_path": CHATTY},
+                             "leaker": {"import_path": "tests.swarm_test_agents:LeakAgent"},
+                             **data["custom_agents"]}
     return config_from_mapping(data, "test-security")
 
 
