@@ -82,7 +82,10 @@ def encode_message(message: Message) -> bytes:
 
 def decode_message(frame: "Frame") -> Message:
     """Decode a DATA/REPLY frame into a :class:`Message` with receipt fields filled."""
-    msg = _decoder.decode(frame.payload)
+    try:
+        msg = _decoder.decode(frame.payload)
+    except UnicodeDecodeError as exc:  # issue 8 (fuzzing): msgspec raises this for bad UTF-8
+        raise msgspec.DecodeError(f"invalid UTF-8 in a message string: {exc}") from None
     msg.redelivered = bool(frame.redelivered)
     msg.sent_ns = frame.send_ns
     return msg
@@ -314,52 +317,39 @@ class Communicator:
         """Install how this process waits for a reply (runtime internals)."""
         self._reply_waiter = waiter
 
-    def _start_request(
-        self, recipient_id: str, message_type: str, payload: Any, priority: str
-    ) -> int:
+    def _request(self, recipient_id: str, message_type: str, payload: Any, priority: str,
+                 timeout: float | None) -> Any:
+        """Send a request; return what the installed waiter returns (a reply or an awaitable)."""
+        if self._reply_waiter is None:
+            raise RuntimeError("this communicator cannot wait for replies (no agent runtime or orchestrator)")
         msg = Message(
             recipient_id=recipient_id, message_type=message_type, payload=payload,
             priority=priority, expects_reply=True,
         )  # fmt: skip
-        return self._send(msg, kind=Kind.DATA)
+        msg_id = self._send(msg, kind=Kind.DATA)
+        return self._reply_waiter(msg_id, self.request_timeout if timeout is None else timeout)
 
-    def request_sync(
-        self,
-        recipient_id: str,
-        message_type: str,
-        payload: Any = None,
-        *,
-        priority: str = "normal",
-        timeout: float | None = None,
-    ) -> Message:
+    def request_sync(self, recipient_id: str, message_type: str, payload: Any = None, *,
+                     priority: str = "normal", timeout: float | None = None) -> Message:
         """Send a request and block until its reply (inside an agent process).
 
         Raises:
             RequestTimeout: no reply within ``timeout`` (default ``request_timeout``).
         """
-        if self._reply_waiter is None:
-            raise RuntimeError("request_sync needs the agent runtime; use 'await request(...)'")
-        msg_id = self._start_request(recipient_id, message_type, payload, priority)
-        return self._reply_waiter(msg_id, self.request_timeout if timeout is None else timeout)
+        result = self._request(recipient_id, message_type, payload, priority, timeout)
+        if hasattr(result, "__await__"):
+            result.close()  # the orchestrator's waiter is a coroutine: it needs 'await request(...)'
+            raise RuntimeError("request_sync only works inside an agent process; use 'await request(...)'")
+        return result
 
-    async def request(
-        self,
-        recipient_id: str,
-        message_type: str,
-        payload: Any = None,
-        *,
-        priority: str = "normal",
-        timeout: float | None = None,
-    ) -> Message:
+    async def request(self, recipient_id: str, message_type: str, payload: Any = None, *,
+                      priority: str = "normal", timeout: float | None = None) -> Message:
         """Send a request and wait for the reply.
 
         Raises:
             RequestTimeout: no reply within ``timeout`` (default ``request_timeout``).
         """
-        if self._reply_waiter is None:
-            raise RuntimeError("this communicator cannot wait for replies")
-        msg_id = self._start_request(recipient_id, message_type, payload, priority)
-        result = self._reply_waiter(msg_id, self.request_timeout if timeout is None else timeout)
+        result = self._request(recipient_id, message_type, payload, priority, timeout)
         if hasattr(result, "__await__"):
             return await result
         return result

@@ -113,6 +113,24 @@ class LimitExceeded(BaseException):
         self.limit = limit
 
 
+def _control_value(command: str, value: Any) -> Any:
+    """The checked value of a control command (issue 8: fuzzed control frames).
+
+    Raises:
+        ValueError, TypeError, OverflowError: the value does not fit the command.
+    """
+    if command == "priority":
+        return int(value)
+    if command == "throttle":
+        duty = float(value)
+        if duty != duty:
+            raise ValueError("duty cycle is NaN")
+        return duty
+    if command == "affinity":
+        return tuple(int(c) for c in value)
+    return value
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as fh:
@@ -506,8 +524,10 @@ class AgentRuntime:
     def _handle_control(self, frame: Any) -> None:
         try:
             cmd = protocol.decode_control(frame.payload)
-        except msgspec.DecodeError:
+            value = _control_value(cmd.command, cmd.value)
+        except (ValueError, TypeError, OverflowError) as exc:  # issue 8: counted, never fatal
             self.errors += 1
+            self.log.warning("malformed control command from slot %s dropped: %s", frame.sender, exc)
             self.receiver.ack(frame)
             return
         self.receiver.ack(frame)
@@ -521,16 +541,16 @@ class AgentRuntime:
             self.paused = False
             self._heartbeat()
         elif cmd.command == "priority":
-            ctx.priority = int(cmd.value)
+            ctx.priority = value
             self._heartbeat()
         elif cmd.command == "throttle":
-            ctx.duty_cycle = min(1.0, max(0.01, float(cmd.value)))
+            ctx.duty_cycle = min(1.0, max(0.01, value))
             self._call(self.agent.on_throttle, ctx.duty_cycle)
             self._heartbeat()
         elif cmd.command == "checkpoint":
             self._checkpoint()
         elif cmd.command == "affinity":
-            self._apply_affinity(tuple(cmd.value))
+            self._apply_affinity(value)
         elif cmd.command == "hang":
             self.hung = True
 

@@ -28,6 +28,10 @@ header_bytes    ...   rings: for producer p in 0..N-1, lanes CONTROL, HIGH, NORM
 
 Producer index 0 is the orchestrator, index ``k`` is agent slot ``k``.
 
+This module is long because the mailbox, its sender and its receiver share one
+wake-up protocol (doorbell, asleep flag, barrier, space words) that is easier to
+check when it is all in one place.
+
 Design note
 -----------
 *Lazy memory.*  The segment is a sparse tmpfs file: a page costs memory only once
@@ -92,7 +96,6 @@ from engine._shm.futex import (
     process_barrier,
 )
 from engine._shm.ring import (
-    HIST_BUCKETS,
     LANE_NAMES,
     RING_HEADER_BYTES,
     ChannelFault,
@@ -1010,5 +1013,3 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-assert HIST_BUCKETS == 256
