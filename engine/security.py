@@ -33,6 +33,7 @@ from it with keyed BLAKE2b and distinct personalisation strings.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
 import threading
@@ -64,6 +65,7 @@ NONCE_BYTES = 12
 #: The frame header fields a tag covers: msg_type, sender, recipient, lane, msg_id, correlation_id.
 _AAD = struct.Struct("<HHHBQQ")
 _aad_pack = _AAD.pack
+_compare_digest = hmac.compare_digest  # constant time
 
 
 class SendDenied(AccessDenied, ChannelError):
@@ -159,13 +161,15 @@ class FrameSealer:
         """The bytes to put on the bus for ``payload`` with this header."""
         aad = _aad_pack(msg_type, sender, recipient, lane, msg_id, correlation_id)
         self.sealed += 1
+        if type(payload) is not bytes:
+            payload = bytes(payload)
         if self._aead is not None:
             nonce = self._nonce()
-            return nonce + self._aead.encrypt(nonce, bytes(payload), aad)
+            return nonce + self._aead.encrypt(nonce, payload, aad)
         h = self._mac.copy()
         h.update(aad)
         h.update(payload)
-        return bytes(payload) + h.digest()
+        return payload + h.digest()
 
     def open(self, sealed: bytes, msg_type: int, sender: int, recipient: int, lane: int,
              msg_id: int = 0, correlation_id: int = 0) -> bytes | None:
@@ -173,7 +177,7 @@ class FrameSealer:
         n = len(sealed)
         try:
             aad = _aad_pack(msg_type, sender, recipient, lane, msg_id, correlation_id)
-        except struct.error:
+        except struct.error:  # header values out of range: cannot be a frame we sealed
             self.failed += 1
             return None
         if self._aead is not None:
@@ -194,7 +198,7 @@ class FrameSealer:
         h = self._mac.copy()
         h.update(aad)
         h.update(body)
-        if not _compare(h.digest(), sealed[n - TAG_BYTES:]):
+        if not _compare_digest(h.digest(), sealed[n - TAG_BYTES:]):
             self.failed += 1
             return None
         self.opened += 1
@@ -203,12 +207,6 @@ class FrameSealer:
     def open_frame(self, frame: Any) -> bytes | None:
         """:meth:`open` with the header fields of a received ``Frame``."""
         return self.open(frame[9], frame[0], frame[3], frame[4], frame[1], frame[6], frame[7])
-
-
-def _compare(a: bytes, b: bytes) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a, b)
 
 
 def sealer_for(config: "SwarmConfig", secret: bytes | None) -> FrameSealer | None:

@@ -46,9 +46,9 @@ offset  size  field
 32      8     send_ns (``time.monotonic_ns()`` of the producer)
 40      2     msg_type
 42      2     recipient (consumer slot)
-44      2     sender (producer index)           \
-46      1     lane                               > read as one u32 "tag"
-47      1     flags: 0x01 PAD, 0x02 Adler-32    /  (else CRC-32)
+44      2     sender (producer index)   -- 44..47 are read as one u32 "tag"
+46      1     lane
+47      1     flags: 0x01 PAD, 0x02 checksum is Adler-32 (else CRC-32)
 48      n     payload
 ======  ====  ==========================================================
 
@@ -728,6 +728,13 @@ class RingProducer:
                     parts = []
                 self._pad(o, rem)
                 tail += rem
+                run_start = tail
+            elif o == 0 and parts:
+                # issue 8 fix: the previous record ended exactly at the end of the data
+                # area (a record size dividing the capacity, e.g. 128 bytes); a run is one
+                # contiguous slice, so it must end there too.
+                self._flush_run(parts, run_start, tail, seq, nbytes)
+                parts = []
                 run_start = tail
             if n < ADLER_BELOW:
                 body = pack(n, seq, 0, 0, now, msg_type, recipient, tag_a) + payload

@@ -297,20 +297,24 @@ _REQ_KEYS = ["kernel", "name", "n", "size", "params", "repeats", "max_seconds", 
                                            ["threads", "chunk", "tile", "bogus"]), _json_like, max_size=2),
                                            "seed": _json_like, "repeats": _json_like,
                                            "device": st.sampled_from(["cpu", "auto", "cuda", "tpu"])})))
-@example({"kernel": "triad", "n": 10, "seed": float("inf")})
 @example({"kernel": "triad", "n": 10, "seed": float("nan")})
 def test_compute_request_checks_answer_every_payload(payload: Any) -> None:
-    """``execute_workload`` answers any payload with ok True or a clear error, or raises only
-    what the runtime turns into a handled crash (then: restart, poison-drop after two)."""
+    """``execute_workload`` answers any payload with ok True or a clear error (no exception)."""
+    if isinstance(payload, dict) and isinstance(payload.get("seed"), float) and math.isinf(payload["seed"]):
+        return  # the known finding below
     agent = _compute_agent()
-    try:
-        reply = agent._execute_workload(payload)
-    except (OverflowError, MemoryError) as exc:  # see test docstring; reported as a finding
-        pytest.xfail(f"compute agent lets {type(exc).__name__} escape for {payload!r}")
-        return
+    reply = agent._execute_workload(payload)
     assert isinstance(reply, dict) and isinstance(reply.get("ok"), bool)
     if not reply["ok"]:
         assert isinstance(reply.get("error"), str) and reply["error"]
+
+
+@pytest.mark.xfail(strict=True, raises=OverflowError,
+                   reason="finding (engine/agents/compute.py): int(seed) of an infinite seed raises "
+                          "OverflowError, which escapes; the runtime then crashes the agent, restarts it and "
+                          "drops the message as poison after the second crash")
+def test_compute_request_with_an_infinite_seed_is_answered() -> None:
+    _compute_agent()._execute_workload({"kernel": "triad", "n": 10, "seed": float("inf")})
 
 
 # --- configuration files -------------------------------------------------------------------------

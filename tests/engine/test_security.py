@@ -419,3 +419,32 @@ def test_config_limits_round_trip() -> None:
     """The limit keys are validated like every other key."""
     with pytest.raises(ConfigError, match="open_files_limit"):
         _config(custom_agents={"chatty": {"import_path": CHATTY, "open_files_limit": -1}})
+
+
+def test_batches_of_sealed_small_messages_cross_the_ring_end() -> None:
+    """Regression (found with the MAC): a 64-byte message plus its 16-byte tag makes a
+    128-byte record, which divides the ring; batches must not run past the end."""
+    mb = Mailbox.create(f"{PREFIX}-batch", producers=2, lane_bytes=4096)
+    sealer = FrameSealer(new_secret())
+    rx = AuthenticatedReceiver(mb.receiver(spin_us=0, sleep_s=0.005), sealer)
+    tx = mb.sender(1, send_timeout=0.5)
+    try:
+        for lap in range(40):  # 40 x 20 x 128 bytes: 25 laps of the 4 KiB ring
+            sent = [bytes([lap]) * 64 for _ in range(20)]
+            tx.send_batch([sealer.seal(m, int(Kind.DATA), 1, 0, int(Lane.NORMAL)) for m in sent],
+                          msg_type=int(Kind.DATA), lane=Lane.NORMAL, recipient=0)
+            got = []
+            while True:
+                try:
+                    f = rx.receive_nowait()
+                except ChannelEmpty:
+                    break
+                got.append(f.payload)
+                rx.ack(f)
+            assert got == sent
+        assert rx.rejected == 0
+    finally:
+        tx.close()
+        rx.close()
+        mb.close()
+        mb.unlink()
