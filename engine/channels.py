@@ -31,7 +31,7 @@ name arrays with the swarm prefix.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -71,7 +71,6 @@ from engine.errors import (
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from engine.model import BusInfo
 
 __all__ = [
     "DEFAULT",
@@ -98,51 +97,11 @@ __all__ = [
     "Sender",
     "bucket_bounds",
     "latency_bucket",
-    "merge_statistics",
     "open_array",
     "percentile_from_histogram",
     "share_array",
     "unlink_array",
 ]
-
-
-# --- statistics -----------------------------------------------------------------------
-
-
-def merge_statistics(
-    stats: Iterable[MailboxStatistics],
-    *,
-    previous: BusInfo | None = None,
-    interval_s: float | None = None,
-) -> BusInfo:
-    """Sum mailbox statistics into one :class:`~engine.model.BusInfo`.
-
-    ``messages_per_s`` is computed from ``previous`` (the last result) and
-    ``interval_s`` (seconds since it) when both are given, else 0.
-    """
-    from engine.model import BusInfo
-
-    total = ChannelStatistics.combine([s.total for s in stats])
-
-    def us(q: float) -> float:
-        v = total.latency_percentile_ns(q)
-        return round(v / 1000.0, 3) if v is not None else 0.0
-
-    rate = 0.0
-    if previous is not None and interval_s and interval_s > 0:
-        rate = max(0.0, (total.received - previous.received) / interval_s)
-    return BusInfo(
-        sent=total.sent,
-        received=total.received,
-        bytes=total.bytes_sent,
-        full_events=total.full_events,
-        rejected=total.rejected,
-        redeliveries=total.redelivered,
-        latency_p50_us=us(0.5),
-        latency_p99_us=us(0.99),
-        latency_p999_us=us(0.999),
-        messages_per_s=round(rate, 1),
-    )
 
 
 # --- large arrays ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from engine.channels import (
     Mailbox,
     MailboxLayoutError,
     MessageTooLarge,
-    merge_statistics,
     open_array,
     share_array,
     unlink_array,
@@ -291,7 +290,9 @@ def test_statistics_per_channel_lane_and_total(mailbox: Mailbox) -> None:
     assert (s.total.sent, s.total.received, s.total.rejected) == (8, 8, 0)
     assert s.total.latency_count == 8 and s.total.latency_percentile_ns(0.5) is not None
     assert s.consumer_pid == os.getpid() and not s.closed
-    bus = merge_statistics([s, s])
+    from engine.bus_meter import BusMeter
+
+    bus = BusMeter().update([s.total, s.total])
     assert (bus.sent, bus.received, bus.bytes) == (16, 16, 220)
     assert bus.latency_p50_us > 0
 
