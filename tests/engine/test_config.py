@@ -17,9 +17,7 @@ import engine.config as config_module
 from engine._config_schema import FrozenDict, Section, read_table
 from engine.config import (
     BUILTIN_AGENT_TYPES,
-    AgentConfig,
     SupervisorConfig,
-    SwarmConfig,
     ThermalAgentConfig,
     config_from_mapping,
     config_to_dict,
