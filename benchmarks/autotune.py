@@ -3,10 +3,12 @@
     python -m benchmarks.autotune [--json PATH] [--kernels triad,jacobi,...] [--cap N] [--repeats 3]
 
 For each kernel (at the optimization agent's tuning size, ``TUNING_SIZES``), with
-``threads`` up to ``--cap`` (default: every core):
+``threads`` up to ``--cap`` (default: every core; below that the process is pinned to
+``--cap`` cores, as a compute agent is by the affinity plan -- ``--cap 1`` is the
+default swarm on this 2-core VM, two compute agents with a core each):
 
-1. successive halving (``engine.autotune``, eta 2, one first-round run) as the
-   optimization agent runs it -- the *tuned* configuration;
+1. successive halving (``engine.autotune``, eta 2, ``--min-runs`` first-round runs,
+   as the optimization agent runs it) -- the *tuned* configuration;
 2. exhaustive search at the same final fidelity (every configuration measured as
    many times as successive halving's winner was) -- the *exhaustive best*;
 3. a final interleaved measurement of the default, the tuned and the exhaustive
@@ -33,22 +35,27 @@ import time
 from typing import Any
 
 from engine import autotune
-from engine.agents.optimization import TUNING_SIZES, KernelTrial, tuning_space
+from engine.agents.optimization import (
+    TUNING_SIZES,
+    KernelTrial,
+    pin_to_least_busy,
+    tuning_space,
+)
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return autotune.config_key(a) == autotune.config_key(b)
 
 
-def bench_kernel(name: str, n: int, cap: int, final_rounds: int, seed: int) -> dict[str, Any]:
+def bench_kernel(name: str, n: int, cap: int, final_rounds: int, seed: int, min_runs: int) -> dict[str, Any]:
     """One repeat of steps 1-3 for one kernel."""
     trial = KernelTrial(name, n)
     configs, default = tuning_space(name, cap)
     trial.calibrate(default)
     t0 = time.perf_counter()
-    sh = autotune.successive_halving(configs, trial, eta=2, min_runs=1, seed=seed)
+    sh = autotune.successive_halving(configs, trial, eta=2, min_runs=min_runs, seed=seed)
     sh_s = time.perf_counter() - t0
-    fidelity = autotune.sh_final_samples(len(configs), eta=2, min_runs=1)
+    fidelity = autotune.sh_final_samples(len(configs), eta=2, min_runs=min_runs)
     t0 = time.perf_counter()
     ex = autotune.exhaustive(configs, trial, runs=fidelity, seed=seed)
     ex_s = time.perf_counter() - t0
@@ -78,15 +85,20 @@ def bench_kernel(name: str, n: int, cap: int, final_rounds: int, seed: int) -> d
     }  # fmt: skip
 
 
-def run(kernels: list[str], cap: int, repeats: int, final_rounds: int, seed: int,
+def run(kernels: list[str], cap: int, repeats: int, final_rounds: int, seed: int, min_runs: int = 2,
         progress: bool = True) -> dict[str, Any]:
-    """Every kernel ``repeats`` times; medians of the ratios."""
+    """Every kernel ``repeats`` times; medians of the ratios.
+
+    With ``cap`` below the number of cores the process is pinned to ``cap`` cores, as
+    the optimization agent pins itself (and as the affinity plan pins a compute agent).
+    """
     load_before = os.getloadavg()
+    pinned = pin_to_least_busy(cap) is not None and cap < (os.cpu_count() or 1)
     out: dict[str, Any] = {}
     for name in kernels:
         reps = []
         for r in range(repeats):
-            res = bench_kernel(name, TUNING_SIZES[name], cap, final_rounds, seed + r)
+            res = bench_kernel(name, TUNING_SIZES[name], cap, final_rounds, seed + r, min_runs)
             reps.append(res)
             if progress:
                 print(f"{name:10s} #{r + 1}: tuned {res['tuned']['params']} {res['tuned_vs_default']:.2f}x default, "
@@ -103,7 +115,8 @@ def run(kernels: list[str], cap: int, repeats: int, final_rounds: int, seed: int
         }  # fmt: skip
     return {
         "kernels": out,
-        "setup": {"cap_threads": cap, "repeats": repeats, "final_rounds": final_rounds, "seed": seed,
+        "setup": {"cap_threads": cap, "pinned_to_cap_cores": pinned, "sh_min_runs": min_runs,
+                  "repeats": repeats, "final_rounds": final_rounds, "seed": seed,
                   "cpus": os.cpu_count(), "objective": "wall-clock seconds per run (no hardware counters here)",
                   "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg())},
     }
@@ -117,13 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", type=int, default=os.cpu_count() or 1, help="most threads per configuration")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--final", type=int, default=31, help="rounds of the final interleaved measurement")
+    parser.add_argument("--min-runs", type=int, default=2, help="successive halving's first-round runs")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     names = [k.strip() for k in args.kernels.split(",") if k.strip()]
     unknown = [k for k in names if k not in TUNING_SIZES]
     if unknown:
         parser.error(f"unknown kernel(s) {unknown}; choose from {', '.join(TUNING_SIZES)}")
-    out = run(names, args.cap, args.repeats, args.final, args.seed)
+    out = run(names, args.cap, args.repeats, args.final, args.seed, args.min_runs)
     print(f"{'kernel':10s} {'configs':>7s} {'tuned/default':>13s} {'tuned/exhaustive':>16s} "
           f"{'evals SH':>8s} {'evals ex':>8s} {'found best':>10s}")
     for name, r in out["kernels"].items():

@@ -25,10 +25,16 @@ import argparse
 import contextlib
 import json
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from benchmarks import bus as bus_bench
-from benchmarks._bus_transports import TRANSPORTS, Endpoint, SwarmEndpoint, SwarmTransport
+from benchmarks._bus_transports import (
+    TRANSPORTS,
+    Endpoint,
+    SwarmEndpoint,
+    SwarmTransport,
+)
 from benchmarks._bus_worker import run_role
 
 __all__ = ["main", "run"]

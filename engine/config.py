@@ -517,7 +517,7 @@ class SecurityConfig(Section):
         "and 'mypkg.agents'). Empty = no custom agents.", check=check_modules,
         allowed="module names")
     authenticate: bool = setting(
-        False, "Authenticate bus messages with a per-swarm secret key (HMAC), so only "
+        False, "Authenticate bus messages with a per-swarm secret key (keyed BLAKE2b MAC), so only "
         "processes started by this swarm can send.")
     encrypt: bool = setting(
         False, "Encrypt message payloads on the bus. Segments are already readable by "

@@ -32,13 +32,16 @@ from it with keyed BLAKE2b and distinct personalisation strings.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import struct
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import AccessDenied, ChannelEmpty, ChannelError
 
@@ -66,6 +69,7 @@ NONCE_BYTES = 12
 _AAD = struct.Struct("<HHHBQQ")
 _aad_pack = _AAD.pack
 _compare_digest = hmac.compare_digest  # constant time
+log = logging.getLogger("engine.security")
 
 
 class SendDenied(AccessDenied, ChannelError):
@@ -114,7 +118,11 @@ class FrameSealer:
         self.overhead = TAG_BYTES
         if self.encrypt:
             try:
-                from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+                from cryptography.exceptions import InvalidTag
+                from cryptography.hazmat.primitives.ciphers.aead import (
+                    AESGCM,
+                    ChaCha20Poly1305,
+                )
             except ImportError as exc:  # pragma: no cover - cryptography is a dependency
                 raise RuntimeError("security.encrypt needs the 'cryptography' package "
                                    f"(pip install cryptography): {exc}") from None
@@ -128,6 +136,7 @@ class FrameSealer:
             else:
                 raise ValueError(f"unknown cipher {cipher!r}; choose aes-256-gcm or chacha20-poly1305")
             self.cipher_name = cipher
+            self._invalid_tag = InvalidTag
             self.overhead = NONCE_BYTES + TAG_BYTES
             self._nonce_lock = threading.Lock()
             self._new_nonce_prefix()
@@ -186,7 +195,7 @@ class FrameSealer:
                 return None
             try:
                 plain = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
-            except Exception:  # cryptography.exceptions.InvalidTag
+            except self._invalid_tag:
                 self.failed += 1
                 return None
             self.opened += 1
@@ -209,7 +218,7 @@ class FrameSealer:
         return self.open(frame[9], frame[0], frame[3], frame[4], frame[1], frame[6], frame[7])
 
 
-def sealer_for(config: "SwarmConfig", secret: bytes | None) -> FrameSealer | None:
+def sealer_for(config: SwarmConfig, secret: bytes | None) -> FrameSealer | None:
     """The sealer ``config.security`` asks for, or ``None`` when the bus is not protected.
 
     Raises:
@@ -257,10 +266,8 @@ class AuthenticatedReceiver:
         from engine.channels import ChannelFault, Lane
 
         self.rejected += 1
-        try:
+        with contextlib.suppress(ChannelError, ValueError):  # a closed receiver: nothing to free
             self.inner.ack(frame)
-        except Exception:  # pragma: no cover - a closed receiver: nothing left to free
-            pass
         if len(self._faults) >= self._max_faults:
             self.faults_dropped_auth += 1
             return
@@ -333,7 +340,7 @@ class SendGuard:
             flood the audit log.
     """
 
-    def __init__(self, acl: "AclConfig", sender_type: str, sender_id: str,
+    def __init__(self, acl: AclConfig, sender_type: str, sender_id: str,
                  on_denied: Callable[[dict[str, Any]], None] | None = None, *,
                  max_reports_per_s: float = 10.0) -> None:
         self.acl = acl
@@ -347,7 +354,7 @@ class SendGuard:
         self.denied = 0
 
     @staticmethod
-    def needed(acl: "AclConfig", sender_type: str) -> bool:
+    def needed(acl: AclConfig, sender_type: str) -> bool:
         """Whether a guard is needed at all for this sender (an empty table allows everything;
         the orchestrator is restricted only when the table names it)."""
         if not acl.send:
@@ -390,10 +397,10 @@ class SendGuard:
                 self.on_denied({"recipient": rid, "recipient_type": rtype, "count": count,
                                 "sender_type": self.sender_type})
             except Exception:  # reporting must never turn a refusal into a crash
-                pass
+                log.warning("reporting a refused send failed", exc_info=True)
 
 
-def control_authorizer(acl: "AclConfig", type_of: Callable[[str], str | None]) -> Callable[[str, str, str], None]:
+def control_authorizer(acl: AclConfig, type_of: Callable[[str], str | None]) -> Callable[[str, str, str], None]:
     """An orchestrator authorizer enforcing ``security.acl.control``.
 
     ``type_of(agent_id)`` returns an agent's type or ``None`` when the actor is not an

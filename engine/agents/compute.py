@@ -318,9 +318,12 @@ class ComputeAgent(BaseAgent):
             params = payload.get("params") or {}
             if not isinstance(params, dict):
                 raise KernelError(f"'params' must be a table, got {type(params).__name__}")
+            seed = payload.get("seed", 0)
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+                raise KernelError(f"'seed' must be an integer from 0 to 2**63-1, got {seed!r}")
             self._wait_rest()
             result = self._run(kernel, n_value, self._params_for(kernel, params), repeats=repeats,
-                               max_seconds=max_seconds, seed=int(payload.get("seed", 0)),
+                               max_seconds=max_seconds, seed=seed,
                                device=str(payload.get("device", "auto")))
         except (KernelError, ValueError, TypeError) as exc:
             self.failures += 1

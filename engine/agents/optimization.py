@@ -416,7 +416,7 @@ class OptimizationAgent(BaseAgent):
         cap = self._cap()
         self.emit_event("tuning_started", f"tuning {name} n={n} (threads <= {cap}, budget {budget:.1f} s)",
                         kernel=name, n=n, cap=cap, budget_s=budget)
-        saved = _pin_self(cap)
+        saved = pin_to_least_busy(cap)
         try:
             outcome = tune_kernel(name, n, cap, budget, heartbeat=self.context.heartbeat, notes=self.hw_note)
         except Exception as exc:  # noqa: BLE001  (a kernel that cannot run here must not crash-loop the agent)
@@ -425,7 +425,7 @@ class OptimizationAgent(BaseAgent):
             self.emit_event("tuning_failed", f"{name}: {self.failures[name]}", severity="warning", kernel=name)
             return 0.0
         finally:
-            _restore_affinity(saved)
+            restore_affinity(saved)
         self.tuning_s += outcome.seconds
         if outcome.record is None:
             self.failures[name] = outcome.reason
@@ -540,7 +540,7 @@ def _path(text: str) -> Any:
     return Path(text).expanduser()
 
 
-def _pin_self(cores_wanted: int) -> set[int] | None:
+def pin_to_least_busy(cores_wanted: int) -> set[int] | None:
     """Pin this process to the ``cores_wanted`` least busy cores; returns the old affinity."""
     try:
         old = os.sched_getaffinity(0)
@@ -554,7 +554,7 @@ def _pin_self(cores_wanted: int) -> set[int] | None:
         return None
 
 
-def _restore_affinity(old: set[int] | None) -> None:
+def restore_affinity(old: set[int] | None) -> None:
     if old is not None:
         try:
             os.sched_setaffinity(0, old)

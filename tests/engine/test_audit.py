@@ -177,7 +177,7 @@ def test_swarm_tui_audit_verify_dispatches_without_the_ui(tmp_path: Path) -> Non
     fill(path, 2)
     code = ("import sys; from swarm_tui.cli import main; rc = main(['audit', 'verify', sys.argv[1]]);"
             "print('textual loaded' if 'textual' in sys.modules else 'no textual'); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "ok, 2 entries" in proc.stdout and "no textual" in proc.stdout
 
@@ -206,7 +206,7 @@ def test_config_load_is_audited_even_when_it_fails(tmp_path: Path) -> None:
     bad.write_text("max_agents = 0\n")
     path = tmp_path / "audit.log"
     proc = subprocess.run([sys.executable, "-m", "engine", "--config", str(bad), "--audit-log", str(path)],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 2 and "max_agents" in proc.stderr
     entry = json.loads(lines(path)[-1])
     assert (entry["action"], entry["outcome"], entry["target"]) == ("config_load", "error", str(bad))

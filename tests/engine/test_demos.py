@@ -118,7 +118,7 @@ async def test_bundled_recording_plays_through_replay_source(name: str) -> None:
 def test_list_demos_prints_name_first_then_description() -> None:
     """``swarm-tui --list-demos``: one line per demo, its name first."""
     proc = subprocess.run([sys.executable, "-c", "import sys; from swarm_tui.cli import main; sys.exit(main())",
-                           "--list-demos"], capture_output=True, text=True, timeout=60)
+                           "--list-demos"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()
     assert [row.split()[0] for row in rows] == scenario_names()
@@ -131,7 +131,7 @@ def test_list_demos_prints_name_first_then_description() -> None:
 def test_replay_by_name_from_the_command_line(tmp_path: Path) -> None:
     """``python -m engine --replay chaos`` finds the bundled recording from any directory."""
     proc = subprocess.run([sys.executable, "-m", "engine", "--replay", "chaos"], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+                          timeout=180, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("recording: swarm ") and "agent_crashed" in proc.stdout
     assert "summary: ran" in proc.stdout
@@ -140,7 +140,7 @@ def test_replay_by_name_from_the_command_line(tmp_path: Path) -> None:
 def test_unknown_replay_name_lists_the_bundled_demos(tmp_path: Path) -> None:
     """A name that is neither a file nor a bundled demo: exit 2, one line naming the choices."""
     proc = subprocess.run([sys.executable, "-m", "engine", "--replay", "nosuch"], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+                          text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 2
     assert "not a bundled demo" in proc.stderr and "chaos" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -149,7 +149,7 @@ def test_unknown_replay_name_lists_the_bundled_demos(tmp_path: Path) -> None:
 def test_unknown_demo_scenario_is_a_usage_error(tmp_path: Path) -> None:
     """``--demo nosuch`` exits 2 before anything starts, naming the scenarios."""
     proc = subprocess.run([sys.executable, "-m", "engine", "--demo", "nosuch", "--duration", "1"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 2 and "unknown demo 'nosuch'" in proc.stderr and "burst" in proc.stderr
 
 

@@ -35,7 +35,12 @@ from engine._shm.ring import Frame
 from engine._shm.segments import new_swarm_prefix
 from engine.channels import ChannelEmpty, Lane, Mailbox
 from engine.communicator import Message, decode_message, encode_message
-from engine.config import config_from_mapping, config_to_dict, default_config, load_config
+from engine.config import (
+    config_from_mapping,
+    config_to_dict,
+    default_config,
+    load_config,
+)
 from engine.errors import ConfigError, UnknownAgentType
 from engine.security import AuthenticatedReceiver, FrameSealer, new_secret
 
@@ -309,12 +314,10 @@ def test_compute_request_checks_answer_every_payload(payload: Any) -> None:
         assert isinstance(reply.get("error"), str) and reply["error"]
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="finding (engine/agents/compute.py): int(seed) of an infinite seed raises "
-                          "OverflowError, which escapes; the runtime then crashes the agent, restarts it and "
-                          "drops the message as poison after the second crash")
 def test_compute_request_with_an_infinite_seed_is_answered() -> None:
-    _compute_agent()._execute_workload({"kernel": "triad", "n": 10, "seed": float("inf")})
+    """A non-integer seed is a clear error in the reply, not a crash of the agent."""
+    reply = _compute_agent()._execute_workload({"kernel": "triad", "n": 10, "seed": float("inf")})
+    assert reply["ok"] is False and "'seed'" in reply["error"]
 
 
 # --- configuration files -------------------------------------------------------------------------
@@ -448,7 +451,7 @@ def test_cli_arguments_parse_or_exit_with_usage(argv: list[str]) -> None:
 def test_cli_bad_arguments_exit_2_with_a_message(argv: list[str]) -> None:
     """The real program, in a subprocess: bad usage exits 2 at once with a message, starting nothing."""
     proc = subprocess.run([sys.executable, "-m", "engine", *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+                          check=False, timeout=180)
     assert proc.returncode in (1, 2), (proc.returncode, proc.stderr)
     assert proc.stderr.strip()
 

@@ -209,7 +209,7 @@ def test_cli_metrics_port_record_and_audit_log_together(tmp_path: Path) -> None:
     )
     families: Families = {}
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 _text, families = scrape(f"http://127.0.0.1:{port}/metrics")
@@ -219,7 +219,7 @@ def test_cli_metrics_port_record_and_audit_log_together(tmp_path: Path) -> None:
                     v > 0 for _l, v in samples(families, "swarm_agent_tasks")):
                 break
             time.sleep(0.2)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()

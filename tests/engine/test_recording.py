@@ -200,7 +200,7 @@ def test_cli_replay_of_bad_input_exits_2_without_traceback(tmp_path: Path, conte
     if content is not None:
         path.write_text(content)
     proc = subprocess.run([sys.executable, "-m", "engine", "--replay", str(path)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+                          text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 2
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -212,7 +212,7 @@ def test_cli_replay_of_truncated_file_warns_and_prints_what_is_there(tmp_path: P
     path = tmp_path / "cut.swrec"
     write_recording(path, seconds=10, chunk_seconds=3.0, close=False)
     proc = subprocess.run([sys.executable, "-m", "engine", "--replay", str(path), "--json"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "warning" in proc.stderr and "cut off" in proc.stderr and "Traceback" not in proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -14,6 +14,7 @@ import stat
 import struct
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -296,8 +297,7 @@ async def test_authenticated_swarm_rejects_a_forged_frame(mode: str) -> None:
             swarm.communicator.send_message(recipient_id=aid, message_type=marker, payload=marker)
             await asyncio.sleep(0.2)
             for name in list_segments(swarm.prefix):
-                with open(f"/dev/shm/{name}", "rb") as fh:
-                    assert marker.encode() not in fh.read()
+                assert marker.encode() not in Path(f"/dev/shm/{name}").read_bytes()
 
 
 async def test_unauthenticated_swarm_accepts_what_the_ring_accepts() -> None:
@@ -334,7 +334,7 @@ async def test_denied_send_is_an_error_an_audit_entry_and_never_delivered() -> N
         while not [r for r in audit if r["outcome"] == "denied"]:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
-        entry = [r for r in audit if r["outcome"] == "denied"][0]
+        entry = next(r for r in audit if r["outcome"] == "denied")
         assert (entry["actor"], entry["action"], entry["target"]) == ("a", "send", "c")
         assert (await swarm.communicator.request(c, "get", timeout=5)).payload["count"] == 0
         seen = (await swarm.communicator.request(b, "received", timeout=5)).payload
@@ -355,7 +355,7 @@ async def test_control_acl_denies_an_agents_action_and_audits_it() -> None:
         await swarm.wait_ready(c)
         with pytest.raises(AccessDenied):
             await swarm.perform_action("pause", "c", actor="a")  # what a swarm_action from a does
-        assert [r for r in audit if r["outcome"] == "denied"][0]["target"] == "c"
+        assert next(r for r in audit if r["outcome"] == "denied")["target"] == "c"
         assert swarm.agent_details("c")["state"] != "paused"
         await swarm.pause_agent("c", actor="ui")  # a person is not restricted
         assert swarm.agent_details("c")["state"] in ("paused", "running")
