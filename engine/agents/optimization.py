@@ -493,8 +493,8 @@ class OptimizationAgent(BaseAgent):
         if not self.pin_agents:
             return
         for agent, want in plan.pins().items():
-            if self.pinned.get(agent) == want:
-                continue
+            if self.pinned.get(agent) == want or (not want and agent not in self.pinned):
+                continue  # already so (an agent nobody pinned runs on every core)
             result = self.request_action("pin", agent, list(want))
             if result.get("ok"):
                 self.pinned[agent] = want
