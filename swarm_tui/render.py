@@ -211,7 +211,7 @@ def order_agents(
 #: The snapshot does not carry it yet; other types fall back to their first gauge.
 KEY_METRICS = {
     "compute": "gflops", "echo": "handled", "resource": "forecast_cpu_pct", "learning": "reward_tps",
-    "thermal": "temp_c", "fault_tolerance": "anomalies",
+    "thermal": "temp_c", "fault_tolerance": "anomalies", "optimization": "best_gain",
 }
 
 
