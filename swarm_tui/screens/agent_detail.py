@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -114,7 +114,7 @@ class AgentDetailScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "back", "Back")]
 
-    frame: reactive[Frame | None] = reactive(None)
+    frame: var[Frame | None] = var(None)  # no repaint of the whole screen: its widgets repaint
     """The latest frame (set by the app with every snapshot)."""
 
     def __init__(self, agent_id: str, *, details: Callable[[str], Mapping[str, Any]],

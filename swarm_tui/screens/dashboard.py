@@ -13,7 +13,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
@@ -42,13 +42,16 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "clear", "Clear", show=False),
     ]
 
-    frame: reactive[Frame | None] = reactive(None)
+    # ``var``, not ``reactive``: the screen draws nothing itself, so a new value must not
+    # repaint the whole screen (a full-screen update per snapshot); the bound widgets
+    # repaint themselves.
+    frame: var[Frame | None] = var(None)
     """The latest frame (snapshot plus history)."""
-    thermal: reactive[ThermalView] = reactive(ThermalView((), NO_SENSORS))
+    thermal: var[ThermalView] = var(ThermalView((), NO_SENSORS))
     """Temperature readings derived from ``frame``."""
-    status: reactive[str] = reactive("")
+    status: var[str] = var("")
     """What the header says about the engine (starting, failed, stopping)."""
-    replay: reactive[Any] = reactive(None)
+    replay: var[Any] = var(None)
     """Where a replay is (``ReplayState``), or ``None`` when live."""
 
     def __init__(self, *, mode: str, name: str, thermal_critical: float = 95.0) -> None:
