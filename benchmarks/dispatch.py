@@ -40,6 +40,7 @@ import sys
 import time
 from typing import Any
 
+from benchmarks._stats import percentile
 from benchmarks.workers import spin
 from engine import Orchestrator
 from engine.config import config_from_mapping
@@ -59,17 +60,6 @@ FAST = 0.6
 their speeds are set by their duty cycles rather than by fighting over cores."""
 SLOW = FAST / 3.0
 BUILTIN = ("compute", "resource", "thermal", "optimization", "fault_tolerance", "learning")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation."""
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    pos = (len(data) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
 def bench_config() -> Any:

@@ -22,19 +22,9 @@ import sys
 import time
 from typing import Any
 
+from benchmarks._stats import percentile
 from engine import Orchestrator
 from engine.config import config_from_mapping
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation."""
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    pos = (len(data) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
 def bench_config(backoff_initial: float) -> Any:
