@@ -4,12 +4,21 @@ Rows are keyed by agent id, so the cursor and the selection follow an agent when
 the order changes.  A refresh that keeps the order only rewrites the cells that
 changed; a new order (sorting by a live column, an agent added or gone) rebuilds
 the rows and puts the cursor back on the same agent.
+
+Textual's ``DataTable`` forgets every rendered cell whenever any cell changes, so a
+refresh that changed a few numbers re-rendered the whole visible table (most of the
+UI's CPU per snapshot).  :meth:`AgentTable._render_cell` keeps each rendered cell
+for as long as the cell's value is the same object (``_refresh_rows`` leaves an
+unchanged cell's value in place) and everything else it depends on is equal.
 """
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
@@ -46,6 +55,7 @@ class AgentTable(DataTable):
     """Filter text (see :func:`swarm_tui.render.agent_matches`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
+        self._cell_lines: LRUCache[tuple, tuple[object, list[list[Segment]]]] = LRUCache(4096)
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.selected: set[str] = set()
         self._row_ids: list[str] = []
@@ -139,6 +149,42 @@ class AgentTable(DataTable):
             self.sort_by(key, toggle=True)
 
     # --- drawing ---------------------------------------------------------------------------
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        """A cell's lines, re-rendered only when its value (or how it is drawn) changed."""
+        if column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        try:
+            column_key = self._column_locations.get_key(column_index)
+            if row_index == -1:
+                value: object = self.columns[column_key].label
+                height = self.header_height
+            else:
+                row_key = self._row_locations.get_key(row_index)
+                value = self._data[row_key][column_key]
+                height = self.rows[row_key].height
+        except (KeyError, IndexError):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        # Settings that change how every cell looks (show_cursor, fixed rows/columns, padding,
+        # zebra stripes, theme) clear the caches (``_clear_caches``/``notify_style_update``).
+        key = (row_index, column_key, height, base_style, width, cursor, hover, self._show_hover_cursor,
+               self._pseudo_class_state)
+        cached = self._cell_lines.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cell_lines.discard(key)  # LRUCache.set keeps an existing entry
+        self._cell_lines[key] = (value, lines)
+        return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._cell_lines.clear()
+
+    def notify_style_update(self) -> None:
+        self._cell_lines.clear()
+        super().notify_style_update()
 
     def watch_frame(self) -> None:
         self._refresh_rows()
