@@ -71,6 +71,9 @@ from engine import security  # issue 8: frame MAC/AEAD, acl.send / acl.control
 log = logging.getLogger("engine.orchestrator")
 
 
+#: Longest sleep of the orchestrator's inbox watcher between doorbell checks (a safety net only).
+INBOX_SAFETY_SLEEP_S = 0.5
+
 #: Modules the forkserver imports once, so that every agent starts with them loaded.
 #: (Missing optional modules are skipped by the forkserver.)
 PRELOAD = ["engine._runtime.agent_process", "numpy", "numba", "engine.kernels",
@@ -180,7 +183,10 @@ class Orchestrator(AgentControl):
                 make_launch=self._make_launch, emit=self.emit, drain_reports=self._drain_inbox,
             )  # fmt: skip
             self._supervisor.send_control = self._send_control_to
-            self._pump = InboxPump(security.wrap_receiver(self._mailboxes[0].receiver(), self._sealer),
+            # The watcher thread sleeps on the doorbell; wake-ups are fenced (membarrier), so its
+            # safety-net timeout can be long instead of polling 20 times a second.
+            inbox = self._mailboxes[0].receiver(sleep_s=INBOX_SAFETY_SLEEP_S)
+            self._pump = InboxPump(security.wrap_receiver(inbox, self._sealer),
                                    self._reports.handle, loop, on_faults=self._reports.channel_faults)
             self._install_access_control()  # security (issue 8)
             self._communicator.attach_inbox(self._mailboxes[0])

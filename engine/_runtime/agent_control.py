@@ -70,21 +70,21 @@ class AgentControl:
 
     async def pause_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Stop running the agent's cycles and handling data (control commands still work)."""
-        child = self._child(agent_id)
-        self._guard.authorize(actor, "pause", agent_id)
-        child.paused = True
-        self._guard.audit(actor, "pause", agent_id, "ok")
-        self._send_control_to(child, "pause")
-        self.emit(Event(ev.AGENT_PAUSED, time.time(), Severity.INFO, agent_id, f"{agent_id} paused"))
+        self._set_paused(agent_id, True, actor)
 
     async def resume_agent(self, agent_id: str, *, actor: str = "api") -> None:
         """Resume a paused agent."""
+        self._set_paused(agent_id, False, actor)
+
+    def _set_paused(self, agent_id: str, paused: bool, actor: str) -> None:
         child = self._child(agent_id)
-        self._guard.authorize(actor, "resume", agent_id)
-        child.paused = False
-        self._guard.audit(actor, "resume", agent_id, "ok")
-        self._send_control_to(child, "resume")
-        self.emit(Event(ev.AGENT_RESUMED, time.time(), Severity.INFO, agent_id, f"{agent_id} resumed"))
+        action, name, word = ("pause", ev.AGENT_PAUSED, "paused") if paused else (
+            "resume", ev.AGENT_RESUMED, "resumed")
+        self._guard.authorize(actor, action, agent_id)
+        child.paused = paused
+        self._guard.audit(actor, action, agent_id, "ok")
+        self._send_control_to(child, action)
+        self.emit(Event(name, time.time(), Severity.INFO, agent_id, f"{agent_id} {word}"))
 
     async def throttle_agent(self, agent_id: str, duty_cycle: float, *, actor: str = "api") -> None:
         """Let the agent compute only ``duty_cycle`` (0.01..1) of the time."""

@@ -475,11 +475,8 @@ class ChannelStatistics:
         items: list[ChannelStatistics], *, producer: int = -1, lane: Lane | None = None
     ) -> ChannelStatistics:
         """Sum several statistics into one."""
-        hist = [0] * HIST_BUCKETS
-        for s in items:
-            for i, c in enumerate(s.latency_histogram):
-                if c:
-                    hist[i] += c
+        hists = [s.latency_histogram for s in items]
+        hist = [sum(column) for column in zip(*hists)] if hists else [0] * HIST_BUCKETS
 
         def tot(field: str) -> int:
             return sum(getattr(s, field) for s in items)
