@@ -573,6 +573,16 @@ class SwarmConfig(Section):
                               "options": {"depth": 3}}})
     security: SecurityConfig = section(SecurityConfig, "Custom-agent and bus security.")
 
+    def agent_section(self, agent_type: str) -> AgentConfig | None:
+        """The section configuring ``agent_type`` (custom first, then built-in), or ``None``."""
+        section = self.custom_agents.get(agent_type)
+        if section is None:
+            try:
+                return self.agents[agent_type]
+            except KeyError:
+                return None
+        return section
+
     def agent_counts(self) -> dict[str, int]:
         """Initial agent count per type, built-in then custom."""
         counts = {name: agent.count for name, agent in self.agents.items()}

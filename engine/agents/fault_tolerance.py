@@ -802,23 +802,13 @@ class FaultToleranceAgent(BaseAgent):
 
 def _configured_cycle_interval(cfg: Any, agent_type: str) -> float:
     """The configured cycle interval of ``agent_type`` (for reporting cadence only)."""
-    section = cfg.custom_agents.get(agent_type)
-    if section is None:
-        try:
-            section = cfg.agents[agent_type]
-        except KeyError:
-            return 0.5
-    return float(section.cycle_interval)
+    section = cfg.agent_section(agent_type)
+    return 0.5 if section is None else float(section.cycle_interval)
 
 
 def _rss_limit_bytes(cfg: Any, agent_type: str) -> int:
-    section = cfg.custom_agents.get(agent_type)
-    if section is None:
-        try:
-            section = cfg.agents[agent_type]
-        except KeyError:
-            return 0
-    return int(getattr(section, "rss_limit_mb", 0) or 0) * MiB
+    section = cfg.agent_section(agent_type)
+    return 0 if section is None else int(section.rss_limit_mb or 0) * MiB
 
 
 def _p99_ms(hist: list[int]) -> float | None:
