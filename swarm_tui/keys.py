@@ -18,6 +18,11 @@ KEY_HELP: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("enter", "open the agent's detail screen"),
     )),
     ("Agent table", (
+        ("up / down", "move the cursor one row"),
+        ("pageup / pagedown", "move the cursor a screenful"),
+        ("home / end", "cursor to the first / last row"),
+        ("left / right", "scroll the columns sideways (agent ids stay in place)"),
+        ("click", "cursor to the row; again on the cursor's row: detail; ctrl+click or the ● column: select"),
         ("space", "select / unselect the agent under the cursor (multi-select)"),
         ("ctrl+a", "select all shown agents (again: none)"),
         ("o / O", "sort by the next column / reverse the order (or click a header)"),

@@ -229,58 +229,64 @@ def key_metric(agent: AgentInfo) -> tuple[str, float] | None:
     return None
 
 
-def key_metric_text(agent: AgentInfo, width: int = 8) -> Text:
+#: One agent-table cell: runs of ``(text, style)``.  A tuple of tuples, so two rows
+#: compare (and hash) by value and the table redraws only the rows that changed.
+Cell = tuple[tuple[str, str], ...]
+
+
+def key_metric_cell(agent: AgentInfo, width: int = 8) -> Cell:
     """``name value`` of the headline gauge; a ``*_pct``/``*_percent`` gauge also gets a bar."""
     metric = key_metric(agent)
     if metric is None:
-        return Text(DASH, style="bright_black")
+        return ((DASH, "bright_black"),)
     name, value = metric
     if name.endswith("_c"):
-        return Text(f"{name[:-2]} {value:.1f}°C")
+        return ((f"{name[:-2]} {value:.1f}°C", ""),)
     if name.endswith(("_pct", "_percent", "util")):
-        bar = charts.gauge_bar(value / 100.0, width)
-        return Text.assemble((bar, "green"), f" {fmt_percent(value)}")
-    return Text(f"{name} {fmt_count(value)}")
+        return ((charts.gauge_bar(value / 100.0, width), "green"), (f" {fmt_percent(value)}", ""))
+    return ((f"{name} {fmt_count(value)}", ""),)
 
 
-def priority_text(priority: int) -> Text:
+def key_metric_text(agent: AgentInfo, width: int = 8) -> Text:
+    """:func:`key_metric_cell` as Rich ``Text``."""
+    return Text.assemble(*key_metric_cell(agent, width))
+
+
+def priority_cell(priority: int) -> Cell:
     """A nice value, coloured when it differs from the default 0."""
     style = "bold green" if priority < 0 else "bright_black" if priority > 0 else ""
-    return Text(f"{priority:+d}" if priority else "0", style=style)
+    return ((f"{priority:+d}" if priority else "0", style),)
 
 
-def selection_mark(selected: bool) -> Text:
-    """The mark in the selection column."""
-    return Text("●", style="bold magenta") if selected else Text(" ")
-
-
-def agent_row(agent: AgentInfo, *, selected: bool, trend: Sequence[float], trend_width: int = 8) -> tuple:
+def agent_row(agent: AgentInfo, *, selected: bool, trend: Sequence[float], trend_width: int = 8) -> tuple[Cell, ...]:
     """The cells of one agent-table row, in the order of ``AGENT_COLUMNS``."""
     return (
-        selection_mark(selected),
-        Text(agent.id, style="bold" if selected else ""),
-        Text(agent.type),
-        state_text(agent.state),
-        priority_text(agent.priority),
-        Text(fmt_percent(agent.cpu_percent), justify="right"),
-        Text(fmt_bytes(agent.rss_bytes, compact=True) if agent.rss_bytes else DASH, justify="right"),
-        Text(fmt_count(agent.tasks_per_s), justify="right"),
-        Text(charts.spark(trend, trend_width), style="cyan"),
-        Text(fmt_count(agent.messages_in), justify="right"),
-        Text(fmt_count(agent.messages_out), justify="right"),
-        Text(str(agent.restarts), justify="right", style="bold red" if agent.restarts else ""),
-        Text(str(agent.pid) if agent.pid else DASH, justify="right"),
-        key_metric_text(agent),
+        (("●", "bold magenta") if selected else (" ", ""),),
+        ((agent.id, "bold" if selected else ""),),
+        ((agent.type, ""),),
+        ((agent.state, state_style(agent.state)),),
+        priority_cell(agent.priority),
+        ((fmt_percent(agent.cpu_percent), ""),),
+        ((fmt_bytes(agent.rss_bytes, compact=True) if agent.rss_bytes else DASH, ""),),
+        ((fmt_count(agent.tasks_per_s), ""),),
+        ((charts.spark(trend, trend_width), "cyan"),),
+        ((fmt_count(agent.messages_in), ""),),
+        ((fmt_count(agent.messages_out), ""),),
+        ((str(agent.restarts), "bold red" if agent.restarts else ""),),
+        ((str(agent.pid) if agent.pid else DASH, ""),),
+        key_metric_cell(agent),
     )
 
 
 @dataclass(frozen=True)
 class Column:
-    """One agent-table column: key (also the sort key), label and width."""
+    """One agent-table column: key (also the sort key), label, width and alignment."""
 
     key: str
     label: str
     width: int
+    right: bool = False
+    """Numbers are right-aligned."""
 
 
 #: The agent table's columns, most important first (a narrow terminal cuts the tail).
@@ -290,14 +296,14 @@ AGENT_COLUMNS = (
     Column("type", "type", 9),
     Column("state", "state", 10),
     Column("priority", "nice", 4),
-    Column("cpu", "cpu", 6),
-    Column("rss", "rss", 6),
-    Column("tasks", "tasks/s", 7),
+    Column("cpu", "cpu", 6, right=True),
+    Column("rss", "rss", 6, right=True),
+    Column("tasks", "tasks/s", 7, right=True),
     Column("trend", "trend", 8),
-    Column("in", "in", 6),
-    Column("out", "out", 6),
-    Column("restarts", "rst", 3),
-    Column("pid", "pid", 7),
+    Column("in", "in", 6, right=True),
+    Column("out", "out", 6, right=True),
+    Column("restarts", "rst", 3, right=True),
+    Column("pid", "pid", 7, right=True),
     Column("metric", "key metric", 16),
 )
 

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import Footer, Input
 
 from engine import Event
 from swarm_tui.history import Frame
@@ -124,11 +124,10 @@ class DashboardScreen(Screen[None]):
 
     # --- table and filters -----------------------------------------------------------------
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_agent_table_agent_chosen(self, event: AgentTable.AgentChosen) -> None:
         """Enter (or a click on the highlighted row) opens the detail screen."""
         event.stop()
-        if event.row_key.value:
-            self.app.open_detail(str(event.row_key.value))  # type: ignore[attr-defined]
+        self.app.open_detail(event.agent_id)  # type: ignore[attr-defined]
 
     def action_filter_agents(self) -> None:
         """Show the agent filter."""
