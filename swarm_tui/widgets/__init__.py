@@ -8,6 +8,7 @@ from swarm_tui.widgets.event_log import EventLog
 from swarm_tui.widgets.machine_panel import MachinePanel
 from swarm_tui.widgets.series_graph import SeriesGraph
 from swarm_tui.widgets.swarm_header import SwarmHeader
+from swarm_tui.widgets.text_lines import TextLines
 from swarm_tui.widgets.thermal_panel import ThermalPanel
 
-__all__ = ["AgentTable", "BusPanel", "EventLog", "MachinePanel", "SeriesGraph", "SwarmHeader", "ThermalPanel"]
+__all__ = ["AgentTable", "BusPanel", "EventLog", "MachinePanel", "SeriesGraph", "SwarmHeader", "TextLines", "ThermalPanel"]
