@@ -228,15 +228,21 @@ class Communicator:
         msg_id: int = 0,
         correlation_id: int = 0,
         timeout: float | None = None,
+        wake: bool = True,
     ) -> None:
-        """Send raw bytes of a given kind to a slot's mailbox (runtime internals use this)."""
+        """Send raw bytes of a given kind to a slot's mailbox (runtime internals use this).
+
+        ``wake=False`` sends quietly (see :meth:`engine._shm.mailbox.Sender.send`): the
+        recipient is not woken and sees the frame at its next wake-up, at most its
+        receiver's ``sleep_s`` later.  Only for data nobody waits for.
+        """
         sender = self._sender_for_slot(slot, generation)
         if self.sealer is not None:  # security (issue 8)
             payload = self.sealer.seal(payload, int(kind), self.slot, slot, int(lane), msg_id, correlation_id)
         sender.send(
             payload, msg_type=int(kind), lane=lane, recipient=slot, msg_id=msg_id,
             correlation_id=correlation_id,
-            timeout=self.send_timeout if timeout is None else timeout,
+            timeout=self.send_timeout if timeout is None else timeout, wake=wake,
         )  # fmt: skip
 
     def forget_slot(self, slot: int) -> None:
@@ -247,11 +253,14 @@ class Communicator:
 
     # --- public API -------------------------------------------------------------------
 
-    def send_message(self, message: Message | None = None, /, **fields: Any) -> int:
+    def send_message(self, message: Message | None = None, /, *, wake: bool = True, **fields: Any) -> int:
         """Send a message; returns its ``msg_id``.
 
         Pass a :class:`Message`, or its fields as keywords
         (``send_message(recipient_id="compute-1", message_type="ping", payload=...)``).
+        ``wake=False`` sends quietly: the recipient is not woken for this message and
+        sees it at its next wake-up, at most its receiver's ``sleep_s`` later (see
+        :meth:`engine._shm.mailbox.Sender.send`); only for values nobody waits for.
 
         Raises:
             UnknownRecipient: no live agent has that id.
@@ -260,9 +269,14 @@ class Communicator:
             ChannelClosed: the recipient's mailbox was closed.
         """
         msg = message if message is not None else Message(**fields)
-        return self._send(msg, kind=Kind.DATA)
+        return self._send(msg, kind=Kind.DATA, wake=wake)
 
-    def _send(self, msg: Message, *, kind: Kind, timeout: float | None = None) -> int:
+    def _send(self, msg: Message, *, kind: Kind, timeout: float | None = None, wake: bool = True) -> int:
+        """Encode, seal and send ``msg``; returns its ``msg_id``.
+
+        ``wake=False`` sends quietly (no doorbell; the recipient sees the message at
+        its next wake-up, see :meth:`engine._shm.mailbox.Sender.send`).
+        """
         lane = lane_for(msg.priority)
         msg.sender_id = self.agent_id
         if not msg.msg_id:
@@ -278,7 +292,7 @@ class Communicator:
                 sender.send(
                     raw, msg_type=int(kind), lane=lane, recipient=slot, msg_id=msg.msg_id,
                     correlation_id=msg.correlation_id,
-                    timeout=self.send_timeout if timeout is None else timeout,
+                    timeout=self.send_timeout if timeout is None else timeout, wake=wake,
                 )  # fmt: skip
             except MessageTooLarge as exc:
                 raise MessageTooLarge(f"message {msg.message_type!r} to {msg.recipient_id!r}: {exc}") from exc

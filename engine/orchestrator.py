@@ -71,7 +71,9 @@ from engine import security  # issue 8: frame MAC/AEAD, acl.send / acl.control
 log = logging.getLogger("engine.orchestrator")
 
 
-#: Longest sleep of the orchestrator's inbox watcher between doorbell checks (a safety net only).
+#: Longest sleep of the orchestrator's inbox watcher between doorbell checks: a safety net,
+#: and the latency bound of the frames agents send quietly (publications, checkpoints),
+#: which do not ring the doorbell (``get_system_status`` also drains before each snapshot).
 INBOX_SAFETY_SLEEP_S = 0.5
 
 #: Modules the forkserver imports once, so that every agent starts with them loaded.
@@ -692,9 +694,15 @@ class Orchestrator(AgentControl):
     # --- snapshots -----------------------------------------------------------------------------------
 
     def get_system_status(self) -> SwarmSnapshot:
-        """An immutable snapshot of every agent, the bus and the machine."""
+        """An immutable snapshot of every agent, the bus and the machine.
+
+        Called on the orchestrator's event loop, it first drains the inbox, so
+        publications agents sent quietly (not waking the loop) are included.
+        """
         self._check_running()
         assert self._supervisor is not None and self._snapshots is not None
+        if self._pump is not None:
+            self._pump.refresh()
         snapshot = self._snapshots.build(
             name=self.config.name,
             children=self._supervisor.ordered(),

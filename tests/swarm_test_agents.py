@@ -31,6 +31,9 @@ class CounterAgent(BaseAgent):
         if message.message_type == "exit":
             self.context.request_stop()
             return "bye"
+        if message.message_type == "publish":  # a quiet publication (does not wake the orchestrator)
+            self.context.publish("counter", {"count": self.count, "tag": message.payload})
+            return "published"
         return None
 
     def snapshot(self) -> Any:

@@ -291,9 +291,10 @@ class AgentRuntime:
 
     # --- reports to the orchestrator ----------------------------------------------------
 
-    def _report(self, kind: Kind, payload: bytes, timeout: float = 1.0) -> None:
+    def _report(self, kind: Kind, payload: bytes, timeout: float = 1.0, *, wake: bool = True) -> None:
+        """Send a report to the orchestrator (``wake=False``: quietly, see ``Sender.send``)."""
         self.communicator.send_frame(
-            ORCHESTRATOR_SLOT, 0, kind, payload, lane=Lane.HIGH, timeout=timeout
+            ORCHESTRATOR_SLOT, 0, kind, payload, lane=Lane.HIGH, timeout=timeout, wake=wake
         )
 
     def _emit_event(self, name: str, message: str, severity: str, data: dict[str, Any]) -> None:
@@ -424,7 +425,10 @@ class AgentRuntime:
             return
         try:
             raw = msgspec.msgpack.encode(state)
-            self._report(Kind.CHECKPOINT, raw)
+            # Quiet: nobody waits for a checkpoint.  The orchestrator takes it at its next
+            # drain; the supervisor drains when a child exits, so one sent before a crash
+            # or a stop is handled before the restart.
+            self._report(Kind.CHECKPOINT, raw, wake=False)
         except (TypeError, msgspec.EncodeError) as exc:
             self.log.error("snapshot() returned a value that cannot be encoded: %s", exc)
         except ChannelError as exc:

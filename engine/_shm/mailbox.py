@@ -70,6 +70,15 @@ doorbell changed after it was read, so a bump between the re-check and the wait
 is never lost.  An idle consumer wakes 20 times a second and polls its active
 rings: a few hundredths of a percent of a core.
 
+*Quiet sends.*  ``send(..., wake=False)`` publishes the frame but skips the
+doorbell, so a sleeping consumer stays asleep; it receives the frame at its next
+wake-up (another producer's waking send, or its ``sleep_s`` timeout, after which
+it re-checks every ring).  The latency bound is thus ``sleep_s``; order within a
+ring is unaffected, and a later waking send on the same lane delivers the quiet
+frames before it.  A quiet send that finds its ring full still rings (the
+consumer has to drain).  Used for "latest value" traffic nobody waits for: an
+agent's publications and checkpoints to the orchestrator.
+
 *Backpressure.*  A send that finds its ring full counts a full event, spins for
 ``spin_us`` re-reading the consumer's head, then sets the ring's waiting flag,
 issues the same barrier, and sleeps on the ring's space word (bounded by 10 ms);
@@ -497,6 +506,7 @@ class Sender:
         msg_id: int = 0,
         correlation_id: int = 0,
         timeout: float | None = DEFAULT,
+        wake: bool = True,
     ) -> None:
         """Send one message, waiting up to ``timeout`` seconds for room.
 
@@ -509,6 +519,18 @@ class Sender:
             correlation_id: id of the message this answers (u64).
             timeout: seconds to wait for room; ``None`` waits forever, 0 does not
                 wait; by default the sender's ``send_timeout``.
+            wake: ``False`` makes a *quiet send*: the frame is published to the
+                ring exactly as usual (same sequence number, checksum, statistics),
+                but the doorbell is not rung, so a sleeping consumer is not woken
+                (no doorbell bump, no ``futex_wake``).  The consumer finds the frame
+                at its next wake-up, i.e. when any other send rings the doorbell or
+                its sleep times out: the latency bound is the receiver's
+                ``sleep_s``.  Order within a lane is unchanged: a later waking send
+                on the same lane wakes the consumer, which then receives the quiet
+                frames before it, in order.  Exception: a quiet send that finds its
+                ring full still rings the doorbell, since the consumer must drain to
+                make room.  For "latest value" data nobody waits for (agents'
+                publications and checkpoints to the orchestrator).
 
         Raises:
             ChannelFull: still no room after ``timeout`` (counted as a full event).
@@ -531,7 +553,7 @@ class Sender:
                 )
         except struct.error as exc:
             raise _field_error(exc) from None
-        if hot[H_ASLEEP]:
+        if wake and hot[H_ASLEEP]:
             self._ring_bell()
 
     def send_nowait(
@@ -543,11 +565,12 @@ class Sender:
         recipient: int,
         msg_id: int = 0,
         correlation_id: int = 0,
+        wake: bool = True,
     ) -> None:
         """Like :meth:`send` but raise ``ChannelFull`` at once if there is no room."""
         self.send(
             payload, msg_type=msg_type, lane=lane, recipient=recipient, msg_id=msg_id,
-            correlation_id=correlation_id, timeout=0,
+            correlation_id=correlation_id, timeout=0, wake=wake,
         )
 
     def send_batch(
@@ -558,11 +581,13 @@ class Sender:
         lane: Lane,
         recipient: int,
         timeout: float | None = DEFAULT,
+        wake: bool = True,
     ) -> int:
         """Send many messages (msg_id = correlation_id = 0) with few shared-memory writes.
 
         Each message is still its own frame with its own sequence number and
-        checksum.  Returns ``len(payloads)``.
+        checksum.  Returns ``len(payloads)``.  ``wake=False`` sends quietly, as
+        :meth:`send` describes (a full ring still rings the doorbell).
 
         Raises:
             ChannelFull: with attribute ``sent`` = how many went out before the timeout.
@@ -595,7 +620,7 @@ class Sender:
             except ChannelFull as exc:
                 exc.sent = done[0]  # type: ignore[attr-defined]
                 raise
-        if hot[H_ASLEEP]:
+        if wake and hot[H_ASLEEP]:
             self._ring_bell()
         return total
 

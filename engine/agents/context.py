@@ -94,9 +94,15 @@ class AgentContext:
             self._beat()
 
     def publish(self, topic: str, value: Any) -> None:
-        """Send ``value`` to the orchestrator under ``topic`` (latest value wins)."""
+        """Send ``value`` to the orchestrator under ``topic`` (latest value wins).
+
+        Sent quietly: the orchestrator is not woken for it and takes it at its next
+        inbox drain -- before its next snapshot, and at the latest after its inbox
+        watcher's safety-net sleep (``engine.orchestrator.INBOX_SAFETY_SLEEP_S``).
+        """
         self.communicator.send_message(
-            recipient_id="orchestrator", message_type=f"publish:{topic}", payload=value, priority="low"
+            recipient_id="orchestrator", message_type=f"publish:{topic}", payload=value, priority="low",
+            wake=False,
         )
 
     def request_action(self, action: str, agent_id: str, value: Any = None, *, timeout: float = 5.0) -> dict[str, Any]:

@@ -394,3 +394,111 @@ def test_receive_batch_payloads_and_whole_batch_ack(mailbox: Mailbox) -> None:
     assert mailbox.statistics().channels[(1, Lane.NORMAL)].queued_bytes == 0
     assert [f.msg_type for f in batch] == [4, 4, 4] and batch[1].seq == 1
     rx.ack_batch(batch)  # acknowledging again is harmless
+
+
+# --- quiet sends (wake=False) ---------------------------------------------------------------
+
+
+def _doorbell(mailbox: Mailbox) -> int:
+    from engine._shm.mailbox import H_DOORBELL
+
+    return mailbox._hot[H_DOORBELL]
+
+
+def _until_asleep_on_doorbell(mailbox: Mailbox, thread: threading.Thread, timeout: float = 10.0) -> None:
+    """Return once ``thread`` is blocked in ``futex_wait`` on the mailbox's doorbell.
+
+    Read from ``/proc/self/task/<tid>/syscall`` (number 202 and the futex address), so
+    the test knows the receiver is really asleep rather than guessing with a sleep.
+    """
+    path = f"/proc/self/task/{thread.native_id}/syscall"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as fh:
+                fields = fh.read().split()
+        except OSError:  # pragma: no cover - kernels without the file: settle for a pause
+            time.sleep(0.2)
+            return
+        if len(fields) > 1 and fields[0] == "202" and int(fields[1], 16) == mailbox._doorbell_addr:
+            return
+        time.sleep(0.002)
+    raise AssertionError("the receiver thread never went to sleep on the doorbell")
+
+
+def _prime(tx: object, rx: object, lane: Lane) -> None:
+    """Use the ring once, so that its first use (an active-ring change) is not what wakes."""
+    tx.send(b"prime", msg_type=1, lane=lane, recipient=0)  # type: ignore[attr-defined]
+    assert [f.payload for f in drain(rx)] == [b"prime"]
+
+
+def test_quiet_send_does_not_wake_a_sleeping_receiver_but_a_later_send_delivers_it(mailbox: Mailbox) -> None:
+    """wake=False publishes without ringing: a receiver asleep in wait() stays asleep
+    (doorbell unchanged); the next normal send wakes it once and every frame comes out
+    in send order."""
+    rx = mailbox.receiver(spin_us=0, sleep_s=30)  # the safety net cannot fire during the test
+    tx = mailbox.sender(1)
+    _prime(tx, rx, Lane.NORMAL)
+    results: list[bool] = []
+    t = threading.Thread(target=lambda: results.append(rx.wait(20)))
+    t.start()
+    _until_asleep_on_doorbell(mailbox, t)
+    bell = _doorbell(mailbox)
+    for i in range(3):
+        tx.send(b"quiet-%d" % i, msg_type=1, lane=Lane.NORMAL, recipient=0, wake=False)
+    tx.send_nowait(b"quiet-3", msg_type=1, lane=Lane.NORMAL, recipient=0, wake=False)
+    assert tx.send_batch([b"quiet-4", b"quiet-5"], msg_type=1, lane=Lane.NORMAL, recipient=0, wake=False) == 2
+    assert _doorbell(mailbox) == bell  # no bump, hence no futex_wake
+    t.join(0.2)
+    assert t.is_alive() and results == []  # still asleep: only a wake-up could end a 30 s sleep early
+    tx.send(b"loud", msg_type=1, lane=Lane.NORMAL, recipient=0)
+    assert _doorbell(mailbox) == (bell + 1) & 0xFFFFFFFF
+    t.join(10)
+    assert not t.is_alive() and results == [True]
+    batch = rx.receive_batch(64, timeout=0)
+    assert batch.payloads == [b"quiet-%d" % i for i in range(6)] + [b"loud"]
+    assert [f.seq for f in batch] == sorted(f.seq for f in batch)
+    rx.ack_batch(batch)
+    assert drain(rx) == []
+
+
+def test_quiet_send_is_received_after_the_receivers_sleep_s(mailbox: Mailbox) -> None:
+    """With nothing else sent, a quiet frame reaches a sleeping receiver through its
+    safety-net timeout: wait() re-checks the rings after sleep_s and reports it."""
+    rx = mailbox.receiver(spin_us=0, sleep_s=0.3)
+    tx = mailbox.sender(2)
+    _prime(tx, rx, Lane.LOW)
+    results: list[bool] = []
+    t = threading.Thread(target=lambda: results.append(rx.wait(20)))
+    t.start()
+    _until_asleep_on_doorbell(mailbox, t)
+    bell = _doorbell(mailbox)
+    tx.send(b"latest", msg_type=3, lane=Lane.LOW, recipient=0, wake=False)
+    t.join(10)
+    assert results == [True]
+    assert _doorbell(mailbox) == bell  # found by the timeout re-check, not by a wake-up
+    got = drain(rx)
+    assert [(f.payload, f.msg_type, f.lane) for f in got] == [(b"latest", 3, Lane.LOW)]
+    st = mailbox.statistics().channels[(2, Lane.LOW)]
+    assert (st.sent, st.received) == (2, 2)  # counted like any other frame
+
+
+def test_quiet_send_into_a_full_ring_still_rings(mailbox: Mailbox) -> None:
+    """A quiet sender that finds no room rings the doorbell anyway: the consumer must
+    drain for the send to make progress."""
+    from engine._shm.mailbox import H_ASLEEP
+
+    tx = mailbox.sender(3)
+    with pytest.raises(ChannelFull):
+        for _ in range(1000):
+            tx.send_nowait(bytes(100), msg_type=1, lane=Lane.NORMAL, recipient=0, wake=False)
+    bell = _doorbell(mailbox)
+    mailbox._hot[H_ASLEEP] = 1  # as if the consumer were asleep
+    try:
+        with pytest.raises(ChannelFull):
+            tx.send_nowait(bytes(100), msg_type=1, lane=Lane.NORMAL, recipient=0, wake=False)
+    finally:
+        mailbox._hot[H_ASLEEP] = 0
+    assert _doorbell(mailbox) == (bell + 1) & 0xFFFFFFFF
+    rx = mailbox.receiver()
+    assert len(drain(rx)) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -315,3 +316,41 @@ async def test_bus_statistics_count_messages_per_channel(make_config: Any) -> No
         mine = swarm.communicator.get_statistics()
         assert mine["channels"][f"orchestrator->{aid}"]["sent"] == to_agent["sent"]
         assert mine["total"]["rejected"] == 0 and mine["total"]["full_events"] == 0
+
+
+async def test_agent_publication_reaches_the_snapshot(make_config: Any) -> None:
+    """Publications are sent quietly (no doorbell) yet reach ``snapshot.extra``: with the
+    next waking frame of the same agent, or by the snapshot's own inbox drain."""
+    async with Orchestrator(make_config()) as swarm:
+        aid = await swarm.create_agent("counter")
+        await swarm.wait_ready(aid)
+        await swarm.communicator.request(aid, "inc", 2)
+        # The publication is written before the reply, so the reply's wake-up brings it in.
+        assert (await swarm.communicator.request(aid, "publish", "a")).payload == "published"
+        assert swarm.get_system_status().extra["counter"][aid] == {"count": 2, "tag": "a"}
+        # A publication followed by nothing else still arrives (snapshot drain / safety net).
+        swarm.communicator.send_message(recipient_id=aid, message_type="publish", payload="b")
+        await wait_until(lambda: swarm.get_system_status().extra["counter"][aid]["tag"] == "b",
+                         what="the quiet publication")
+
+
+async def test_snapshot_drains_quiet_frames_first(make_config: Any) -> None:
+    """``get_system_status`` drains the inbox before building, so a quiet publication
+    sitting in a ring (the watcher thread not woken) is in the very next snapshot;
+    off the event loop, ``InboxPump.refresh`` does nothing (single consumer)."""
+    async with Orchestrator(make_config()) as swarm:
+        swarm.communicator.send_message(recipient_id="orchestrator", message_type="publish:probe",
+                                        payload={"v": 1}, wake=False)
+        # No await in between: the pump's drain callback cannot have run on this loop.
+        assert swarm.get_system_status().extra["probe"] == {"orchestrator": {"v": 1}}
+        swarm.communicator.send_message(recipient_id="orchestrator", message_type="publish:probe",
+                                        payload={"v": 2}, wake=False)
+        pump = swarm._pump
+        assert pump is not None
+        off_loop: list[int] = []
+        thread = threading.Thread(target=lambda: off_loop.append(pump.refresh()))
+        thread.start()
+        thread.join()  # blocks the loop on purpose: nothing else drains meanwhile
+        assert off_loop == [0]
+        assert pump.refresh() == 1
+        assert swarm.get_system_status().extra["probe"] == {"orchestrator": {"v": 2}}
