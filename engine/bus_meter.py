@@ -69,5 +69,5 @@ class BusMeter:
 
 
 def totals_of(mailboxes: Iterable[Any]) -> list[ChannelStatistics]:
-    """The ``total`` statistics of each mailbox."""
-    return [mb.statistics().total for mb in mailboxes]
+    """Statistics whose sum (``ChannelStatistics.combine``) is the bus total: every ring of every mailbox."""
+    return [stats for mb in mailboxes for stats in mb.ring_statistics()]

@@ -50,7 +50,7 @@ from engine._shm.status_table import AgentState, StatusTable, StatusWriter
 from engine.agents.base import BaseAgent
 from engine.agents.context import AgentContext
 from engine.agents.registry import load_agent_class
-from engine.channels import Lane
+from engine.channels import ChannelStatistics, Lane
 from engine.communicator import ORCHESTRATOR_SLOT, Communicator, Message, decode_message
 from engine.errors import ChannelEmpty, ChannelError, RequestTimeout
 from engine import security  # issue 8: frame MAC/AEAD and acl.send
@@ -386,7 +386,7 @@ class AgentRuntime:
         now = time.monotonic()
         if now - self._latency_at >= 1.0:
             self._latency_at = now
-            total = self.inbox.statistics().total
+            total = ChannelStatistics.combine(self.inbox.ring_statistics())
             p50, p99 = total.latency_percentile_ns(0.5), total.latency_percentile_ns(0.99)
             if p50 is not None and p99 is not None:
                 self._latency = (round(p50 / 1000.0, 3), round(p99 / 1000.0, 3))

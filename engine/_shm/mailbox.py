@@ -381,18 +381,26 @@ class Mailbox:
         act = self._active.tobytes()
         return [i for i, b in enumerate(act) if b]
 
-    def statistics(self) -> MailboxStatistics:
-        """Counters of every ring ever used (readable from any process, no locks)."""
+    def ring_statistics(self) -> list[ChannelStatistics]:
+        """Counters of every ring ever used, one per (producer, lane); no per-lane sums.
+
+        What a caller that only wants totals reads (the bus meter, each second):
+        ``ChannelStatistics.combine`` over the rings of every mailbox at once.
+        """
         self._check_open()
-        chans: dict[tuple[int, Lane], ChannelStatistics] = {}
+        stats = []
         for k in self._active_indices():
             p, lane_i = divmod(k, N_LANES)
             lane = Lane(lane_i)
-            chans[(p, lane)] = read_ring_statistics(
-                self._seg.buf, self.ring_offset(p, lane), self.ring_capacity(lane),
-                producer=p, lane=lane,
-            )
-        values = list(chans.values())
+            stats.append(read_ring_statistics(
+                self._seg.buf, self.ring_offset(p, lane), self.ring_capacity(lane), producer=p, lane=lane,
+            ))  # fmt: skip
+        return stats
+
+    def statistics(self) -> MailboxStatistics:
+        """Counters of every ring ever used (readable from any process, no locks)."""
+        values = self.ring_statistics()
+        chans = {(s.producer, s.lane): s for s in values}
         lanes = {
             lane: ChannelStatistics.combine([s for s in values if s.lane == lane], lane=lane)
             for lane in Lane

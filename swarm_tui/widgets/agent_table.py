@@ -222,9 +222,8 @@ class AgentTable(ScrollView, can_focus=True):
         """Put the cursor on row ``row`` (clamped to the rows there are) and keep it in view."""
         row = max(0, min(row, len(self._row_ids) - 1))
         if row != self.cursor_row:
-            self._refresh_row(self.cursor_row)
-            self.cursor_row = row
-            self._refresh_row(row)
+            old, self.cursor_row = self.cursor_row, row
+            self._refresh_rows_shown([old, row])
         self._scroll_to_cursor()
 
     # --- actions ---------------------------------------------------------------------------
@@ -434,11 +433,13 @@ class AgentTable(ScrollView, can_focus=True):
         elif self.cursor_row >= top + visible:
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
-    def _refresh_row(self, row: int) -> None:
-        """Repaint one row's line, if it is on screen."""
-        y = row - self.scroll_offset.y + 1
-        if 1 <= y < self.scrollable_content_region.height:
-            self.refresh(Region(0, y, self.scrollable_content_region.width, 1))
+    def _refresh_rows_shown(self, rows: list[int]) -> None:
+        """Repaint the lines of these rows that are on screen (one ``refresh`` call: each costs)."""
+        top = self.scroll_offset.y
+        width, height = self.scrollable_content_region.size
+        regions = [Region(0, y, width, 1) for y in (row - top + 1 for row in rows) if 1 <= y < height]
+        if regions:
+            self.refresh(*regions)
 
     def _clear_caches(self) -> None:
         self._strips.clear()
@@ -483,6 +484,4 @@ class AgentTable(ScrollView, can_focus=True):
             return
         old = self._rows
         self._rows = rows
-        for row, agent_id in enumerate(ids):
-            if old.get(agent_id) != rows[agent_id]:
-                self._refresh_row(row)
+        self._refresh_rows_shown([row for row, agent_id in enumerate(ids) if old.get(agent_id) != rows[agent_id]])

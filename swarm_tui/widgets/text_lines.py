@@ -65,9 +65,10 @@ class TextLines(Widget):
         keys = [(line.plain, tuple(line.spans), line.style) for line in lines]
         drawn = self._keys
         self._lines, self._keys = lines, keys
-        for y in range(max(len(keys), len(drawn))):
-            if y >= len(keys) or y >= len(drawn) or keys[y] != drawn[y]:
-                self.refresh(Region(0, y, width, 1))
+        changed = [Region(0, y, width, 1) for y in range(max(len(keys), len(drawn)))
+                   if y >= len(keys) or y >= len(drawn) or keys[y] != drawn[y]]
+        if changed:  # one call: each refresh() costs
+            self.refresh(*changed)
 
     def render_line(self, y: int) -> Strip:
         """Content line ``y``, from the cache when its text and spans were drawn before."""

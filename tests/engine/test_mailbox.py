@@ -13,6 +13,7 @@ import pytest
 from engine._shm.segments import SHM_DIR, Segment, list_segments, new_swarm_prefix
 from engine.channels import (
     ChannelClosed,
+    ChannelStatistics,
     ChannelEmpty,
     ChannelFull,
     Frame,
@@ -295,6 +296,9 @@ def test_statistics_per_channel_lane_and_total(mailbox: Mailbox) -> None:
     bus = BusMeter().update([s.total, s.total])
     assert (bus.sent, bus.received, bus.bytes) == (16, 16, 220)
     assert bus.latency_p50_us > 0
+    rings = mailbox.ring_statistics()
+    assert sorted((r.producer, r.lane) for r in rings) == [(1, Lane.HIGH), (2, Lane.LOW)]
+    assert ChannelStatistics.combine(rings) == s.total  # what the bus meter sums, without per-lane sums
 
 
 def test_unused_rings_cost_no_memory(prefix: str) -> None:
