@@ -34,8 +34,10 @@ class DashboardScreen(Screen[None]):
     """The main screen (see module docstring)."""
 
     BINDINGS = [
-        Binding("slash", "filter_agents", "Filter", key_display="/"),
-        Binding("f", "filter_events", "Filter events", show=False),
+        # priority: handled as the key arrives, so the box has focus before the next key
+        # (a paste, a fast typist); check_action passes them through while a box has focus.
+        Binding("slash", "filter_agents", "Filter", key_display="/", priority=True),
+        Binding("f", "filter_events", "Filter events", show=False, priority=True),
         Binding("v", "cycle_severity", "Severity", show=False),
         Binding("o", "sort_next", "Sort", show=False),
         Binding("O", "sort_reverse", "Reverse", show=False),
@@ -129,6 +131,12 @@ class DashboardScreen(Screen[None]):
         event.stop()
         self.app.open_detail(event.agent_id)  # type: ignore[attr-defined]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``/`` and ``f`` are text while a filter box has focus."""
+        if action in ("filter_agents", "filter_events") and isinstance(self.focused, Input):
+            return False
+        return True
+
     def action_filter_agents(self) -> None:
         """Show the agent filter."""
         self._open_filter("#agent-filter")
@@ -140,7 +148,9 @@ class DashboardScreen(Screen[None]):
     def _open_filter(self, selector: str) -> None:
         box = self.query_one(selector, Input)
         box.add_class("-open")
-        box.focus()
+        # Now, not at the next idle (``focus()``): keys typed right after / (a fast
+        # typist, a paste) must reach the box, not the table's bindings.
+        self.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Filter as the user types."""

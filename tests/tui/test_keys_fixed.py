@@ -302,3 +302,18 @@ async def test_an_engine_that_cannot_start_is_explained_not_crashed() -> None:
         assert app.check_action("kill", ()) is None  # greyed out: nothing to act on
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_keys_typed_at_once_after_slash_go_to_the_filter(fixed_app) -> None:
+    """"/echo" arriving in one read (a paste, a fast typist) filters; "c" does not open the pin dialog."""
+    from textual import events
+
+    app = fixed_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        for key, char in [("slash", "/"), *((c, c) for c in "echo")]:
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, PinDialog)
+        assert app.dashboard.table.query == "echo"
+        assert [a.type for a in app.dashboard.table.agents] == ["echo"]
