@@ -76,6 +76,9 @@ def build_parser(prog: str = "swarm-tui", *, with_ui: bool = True) -> argparse.A
                         "(default: ./swarm.toml if present, else built-in defaults)")
     if with_ui:
         parser.add_argument("--run", action="store_true", help="run headless (no UI) and print status lines")
+        parser.add_argument("--ascii", action="store_true",
+                            help="draw with ASCII characters only (default when the locale is not UTF-8, "
+                            "TERM is a vt100-like terminal, or SWARM_TUI_ASCII=1)")
     parser.add_argument("--duration", "--monitor-duration", dest="duration", type=_positive_float,
                         metavar="S", help="headless: stop after S seconds (default: until Ctrl-C/SIGTERM, "
                         "or the end of a demo scenario)")

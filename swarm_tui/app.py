@@ -28,8 +28,10 @@ from textual.screen import ModalScreen
 
 from engine import SwarmConfig, SwarmError, default_config
 from engine.export import ObserverOptions
+from swarm_tui import charts
 from swarm_tui.bridge import SnapshotBridge
 from swarm_tui.commands import SwarmCommands
+from swarm_tui.glyphs import AsciiFilter
 from swarm_tui.history import Frame, History
 from swarm_tui.logs import LogCapture, default_log_path, start_forkserver
 from swarm_tui.messages import EventReceived, ReplayMoved, SnapshotUpdated, SourceFailed
@@ -91,8 +93,13 @@ class SwarmApp(App[int]):
     ]
 
     def __init__(self, source: SwarmSource, *, refresh: float, duration: float | None = None,
-                 log_level: str = "WARNING", log_file: str | os.PathLike[str] | None = None) -> None:
+                 log_level: str = "WARNING", log_file: str | os.PathLike[str] | None = None,
+                 ascii: bool = False) -> None:
         super().__init__()
+        self.ascii = ascii
+        charts.set_ascii(ascii)
+        if ascii:  # everything drawn goes through the app's line filters (as NO_COLOR's does)
+            self._filters.append(AsciiFilter())
         self.source = source
         self.refresh_interval = refresh
         self.duration = duration
@@ -492,6 +499,7 @@ def make_app(
     refresh: float | None = None,
     log_file: str | os.PathLike[str] | Path | None = None,
     observers: ObserverOptions | None = None,
+    ascii: bool = False,
 ) -> SwarmApp:
     """Build the app exactly as the ``swarm-tui`` command does.
 
@@ -505,6 +513,8 @@ def make_app(
         log_file: where logs (and, in a terminal, agents' stderr) go; ``None`` = only the
             event log when testing, ``default_log_path()`` when run in a terminal.
         observers: what a live swarm records, exports and audits.
+        ascii: draw with ASCII characters only (a terminal without Unicode; see
+            :mod:`swarm_tui.glyphs`).
 
     Raises:
         engine.demo.DemoUnavailable: unknown demo scenario, or it needs a missing agent type.
@@ -513,4 +523,5 @@ def make_app(
     if source is None:
         source = LiveSource(config or default_config(), demo=demo, log_level=log_level, observers=observers)
     interval = refresh if refresh is not None else source.config.monitoring_interval
-    return SwarmApp(source, refresh=interval, duration=duration, log_level=log_level, log_file=log_file)
+    return SwarmApp(source, refresh=interval, duration=duration, log_level=log_level, log_file=log_file,
+                     ascii=ascii)

@@ -16,9 +16,22 @@ import math
 from collections.abc import Sequence
 
 #: Eighth blocks, from empty to full, for the vertical resolution of one cell.
-BLOCKS = " ▁▂▃▄▅▆▇█"
+UNICODE_BLOCKS = " ▁▂▃▄▅▆▇█"
 #: Horizontal eighth blocks for gauge bars.
-HBLOCKS = " ▏▎▍▌▋▊▉█"
+UNICODE_HBLOCKS = " ▏▎▍▌▋▊▉█"
+#: The same nine levels in ASCII (``--ascii``): a ramp from low marks to full.
+ASCII_BLOCKS = " _.-:=+*#"
+#: Gauge bars in ASCII: ``#`` per full cell, ``-`` or ``=`` for a part of one.
+ASCII_HBLOCKS = " ----===#"
+
+BLOCKS = UNICODE_BLOCKS
+HBLOCKS = UNICODE_HBLOCKS
+
+
+def set_ascii(enabled: bool) -> None:
+    """Draw every chart with ASCII levels from now on (or Unicode blocks again)."""
+    global BLOCKS, HBLOCKS
+    BLOCKS, HBLOCKS = (ASCII_BLOCKS, ASCII_HBLOCKS) if enabled else (UNICODE_BLOCKS, UNICODE_HBLOCKS)
 
 
 def _clean(value: float) -> float:
@@ -76,7 +89,7 @@ def bar_chart(values: Sequence[float], width: int, height: int, hi: float | None
         eighths = min(height * 8, round(v / top * height * 8))
         col = pad + i
         if eighths <= 0:
-            rows[height - 1][col] = "▁"
+            rows[height - 1][col] = BLOCKS[1]
             continue
         for line in range(height):  # line 0 is the bottom
             fill = min(8, max(0, eighths - line * 8))
@@ -92,7 +105,7 @@ def gauge_bar(fraction: float, width: int) -> str:
     frac = min(frac, 1.0)
     eighths = round(frac * width * 8)
     full, part = divmod(eighths, 8)
-    bar = "█" * full
+    bar = HBLOCKS[8] * full
     if part and full < width:
         bar += HBLOCKS[part]
     return bar + " " * (width - len(bar))

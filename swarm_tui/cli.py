@@ -74,6 +74,7 @@ def run_tui(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from engine.export import ObserverOptions
     from swarm_tui.app import make_app
+    from swarm_tui.glyphs import unicode_terminal
 
     try:
         source = _replay_source(args.replay) if args.replay else None
@@ -82,8 +83,9 @@ def run_tui(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port or config.metrics_port, metrics_host=config.metrics_host,
             audit_log=args.audit_log or config.audit_log or None, demo=args.demo,
         )  # fmt: skip
+        ascii_only = args.ascii or not unicode_terminal()
         app = make_app(config=config, demo=args.demo, duration=args.duration, log_level=args.log_level,
-                       source=source, observers=observers, log_file=args.log_file)
+                       source=source, observers=observers, log_file=args.log_file, ascii=ascii_only)
     except (SwarmError, OSError) as exc:
         print(f"swarm-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE

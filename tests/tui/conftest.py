@@ -31,6 +31,15 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(autouse=True)
+def unicode_charts() -> Iterator[None]:
+    """An ASCII app switches the chart glyphs for the process: switch back after each test."""
+    yield
+    from swarm_tui import charts
+
+    charts.set_ascii(False)
+
+
 @pytest.fixture
 def fixed_app() -> Callable[..., SwarmApp]:
     """``fixed_app(**FixedSource kwargs)``: the production app over the sample swarm."""
