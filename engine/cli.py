@@ -162,9 +162,6 @@ def _error(message: str) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Load the configuration named by ``args`` and run (or replay) headless; returns the exit status."""
-    from engine.config import load_config
-    from engine.errors import ConfigError
-
     if getattr(args, "list_demos", False):
         return list_demos()
     usage = check_args(args)
@@ -176,28 +173,49 @@ def run_from_args(args: argparse.Namespace) -> int:
     except OSError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    audit = None
-    config_path = resolve_config_path(args.config)
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        if getattr(args, "audit_log", None):
-            audit = _open_audit(args.audit_log)
-            _audit(audit, "config_load", config_path or "<defaults>", "error", error=str(exc))
-        _error(f"configuration error: {exc}")
+    loaded = load_audited_config(args)
+    if loaded is None:
         return EXIT_USAGE
-    audit_path = getattr(args, "audit_log", None) or config.audit_log or None
-    if audit_path:
-        audit = _open_audit(audit_path)
-        if audit is None:
-            return EXIT_USAGE
-        _audit(audit, "config_load", config_path or "<defaults>", "ok", name=config.name,
-               sha256=_sha256(config_path))
+    config, audit, audit_path = loaded
     if getattr(args, "replay", None):
         from engine.headless import run_replay
 
         return run_replay(args.replay, json_lines=args.json, audit=audit)
     return _run_live(args, config, audit_path)
+
+
+def load_audited_config(args: argparse.Namespace) -> tuple[Any, Any, str | None] | None:
+    """Load the configuration ``args`` names and, with an audit log, record the load.
+
+    The audit log is ``--audit-log``, else ``audit_log`` in the configuration; the
+    entry is ``config_load`` with the outcome (``ok`` with the file's SHA-256, or
+    ``error`` with the reason -- a failed load is audited when ``--audit-log`` says
+    where).  Used by the headless run and by the TUI alike.
+
+    Returns:
+        ``(config, audit_log_or_None, audit_path_or_None)``, or ``None`` after
+        printing the error (bad configuration, audit log that cannot be opened).
+    """
+    from engine.config import load_config
+    from engine.errors import ConfigError
+
+    config_path = resolve_config_path(args.config)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        if getattr(args, "audit_log", None):
+            _audit(_open_audit(args.audit_log), "config_load", config_path or "<defaults>", "error", error=str(exc))
+        _error(f"configuration error: {exc}")
+        return None
+    audit = None
+    audit_path = getattr(args, "audit_log", None) or config.audit_log or None
+    if audit_path:
+        audit = _open_audit(audit_path)
+        if audit is None:
+            return None
+        _audit(audit, "config_load", config_path or "<defaults>", "ok", name=config.name,
+               sha256=_sha256(config_path))
+    return config, audit, audit_path
 
 
 def check_args(args: argparse.Namespace) -> str:

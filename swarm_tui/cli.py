@@ -15,7 +15,7 @@ from engine.cli import (
     EXIT_USAGE,
     build_parser,
     configure_logging,
-    resolve_config_path,
+    load_audited_config,
     run_from_args,
 )
 
@@ -51,8 +51,7 @@ def run_tui(args: argparse.Namespace) -> int:
     ``~/.local/state/swarm-tui/swarm-tui.log``), never to the screen.
     """
     from engine.cli import check_args
-    from engine.config import load_config
-    from engine.errors import ConfigError, SwarmError
+    from engine.errors import SwarmError
 
     usage = check_args(args)
     if usage:
@@ -63,11 +62,10 @@ def run_tui(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"swarm-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        config = load_config(resolve_config_path(args.config))
-    except ConfigError as exc:
-        print(f"swarm-tui: configuration error: {exc}", file=sys.stderr)
+    loaded = load_audited_config(args)  # says what is wrong; audits the load (config_load)
+    if loaded is None:
         return EXIT_USAGE
+    config = loaded[0]  # the swarm's audit observer appends to the same hash chain
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         print("swarm-tui: the interactive UI needs a terminal; use 'swarm-tui --run' for headless mode",
               file=sys.stderr)
