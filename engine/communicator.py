@@ -253,11 +253,15 @@ class Communicator:
 
     # --- public API -------------------------------------------------------------------
 
-    def send_message(self, message: Message | None = None, /, *, wake: bool = True, **fields: Any) -> int:
+    def send_message(self, message: Message | None = None, /, *, wake: bool = True, timeout: float | None = None,
+                     **fields: Any) -> int:
         """Send a message; returns its ``msg_id``.
 
         Pass a :class:`Message`, or its fields as keywords
         (``send_message(recipient_id="compute-1", message_type="ping", payload=...)``).
+        ``timeout`` is how long to wait for room in the recipient's lane (default: the
+        communicator's ``send_timeout``; ``0``: raise ``ChannelFull`` at once, for a
+        caller on an event loop that must never stall).
         ``wake=False`` sends quietly: the recipient is not woken for this message and
         sees it at its next wake-up, at most its receiver's ``sleep_s`` later (see
         :meth:`engine._shm.mailbox.Sender.send`); only for values nobody waits for.
@@ -269,7 +273,7 @@ class Communicator:
             ChannelClosed: the recipient's mailbox was closed.
         """
         msg = message if message is not None else Message(**fields)
-        return self._send(msg, kind=Kind.DATA, wake=wake)
+        return self._send(msg, kind=Kind.DATA, wake=wake, timeout=timeout)
 
     def _send(self, msg: Message, *, kind: Kind, timeout: float | None = None, wake: bool = True) -> int:
         """Encode, seal and send ``msg``; returns its ``msg_id``.

@@ -520,7 +520,7 @@ class Orchestrator(AgentControl):
             if child.spec.agent_type == "learning" and child.alive and child.ready.is_set():
                 msg = Message(recipient_id=child.agent_id, message_type=TASK_RESULTS_MESSAGE,
                               payload=batch, priority="low")
-                self._communicator._send(msg, kind=Kind.DATA, timeout=0)
+                self._communicator.send_message(msg, timeout=0)
                 return True
         return False
 

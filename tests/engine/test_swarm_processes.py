@@ -354,3 +354,24 @@ async def test_snapshot_drains_quiet_frames_first(make_config: Any) -> None:
         assert off_loop == [0]
         assert pump.refresh() == 1
         assert swarm.get_system_status().extra["probe"] == {"orchestrator": {"v": 2}}
+
+
+async def test_send_message_with_timeout_zero_refuses_a_full_lane_at_once(make_config: Any) -> None:
+    """timeout=0 raises ChannelFull as soon as the stopped recipient's lane is full (no send_timeout wait)."""
+    from engine.channels import ChannelFull
+
+    cfg = make_config(channel_size=4096, bus={"send_timeout": 60.0})
+    async with Orchestrator(cfg) as swarm:
+        aid = await swarm.create_agent("counter")
+        await swarm.wait_ready(aid)
+        pid = swarm.get_system_status().agent(aid).pid
+        os.kill(pid, signal.SIGSTOP)  # it reads nothing now
+        try:
+            started = time.monotonic()
+            with pytest.raises(ChannelFull):
+                for _ in range(64):  # 1 KiB each: a 4 KiB lane is full after a few
+                    swarm.communicator.send_message(recipient_id=aid, message_type="inc", payload=bytes(1024),
+                                                    timeout=0)
+            assert time.monotonic() - started < 30.0  # far from the 60 s send_timeout
+        finally:
+            os.kill(pid, signal.SIGCONT)
