@@ -449,6 +449,23 @@ async def start_demo(swarm: Orchestrator, scenario: str | bool | None = DEFAULT_
     return task
 
 
+async def stop_demo(task: asyncio.Task[None] | None) -> None:
+    """Cancel a demo's task and wait until it has really ended.
+
+    It cancels again while the task runs on: a cancellation can be lost before
+    Python 3.12 (``asyncio.wait_for`` inside the script returns a result that arrived
+    at the same moment instead of raising), and a script that is not cancelled keeps
+    sending requests for ever.
+    """
+    if task is None:
+        return
+    while not task.done():
+        task.cancel()
+        await asyncio.wait((task,), timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the demo failed", exc_info=task.exception())
+
+
 async def _run_script(scenario: Scenario, swarm: Orchestrator, ctx: DemoContext) -> None:
     try:
         await scenario.script(swarm, ctx)

@@ -217,10 +217,10 @@ async def run_headless(
             if attached is not None and attached.exporter is not None and attached.exporter.server is not None:
                 print(f"swarm-tui: serving Prometheus metrics at {attached.exporter.server.url}", file=sys.stderr)
             reason = await _wait_for_end(stop, started, duration, demo_task) or reason
-            if demo_task is not None and not demo_task.done():
-                demo_task.cancel()
             if demo_task is not None:
-                await asyncio.gather(demo_task, return_exceptions=True)
+                from engine.demo import stop_demo
+
+                await stop_demo(demo_task)
             last = swarm.get_system_status()
     except SwarmError as exc:
         log.error("swarm failed: %s", exc)

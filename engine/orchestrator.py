@@ -651,12 +651,18 @@ class Orchestrator(AgentControl):
         self._reports.pending_replies[msg_id] = fut
 
         async def waiter() -> Message:
+            # asyncio.wait, not wait_for: before Python 3.12, wait_for returns the result
+            # when the reply and a cancellation arrive together, and the cancellation is lost
+            # (a demo that was told to stop kept sending requests for ever).
             try:
-                return await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
-                raise RequestTimeout(f"no reply to request {msg_id:#x} within {timeout:g} s") from None
+                done, _ = await asyncio.wait((fut,), timeout=timeout)
+                if not done:
+                    raise RequestTimeout(f"no reply to request {msg_id:#x} within {timeout:g} s")
+                return fut.result()
             finally:
                 self._reports.pending_replies.pop(msg_id, None)
+                if not fut.done():
+                    fut.cancel()
 
         return waiter()
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from engine import Event, Orchestrator, SwarmConfig, SwarmError, SwarmSnapshot
+from engine.demo import stop_demo
 from engine.export import ObserverOptions, Observers, attach_observers
 
 log = logging.getLogger("swarm_tui.source")
@@ -145,9 +146,8 @@ class LiveSource:
         if self._stopped:
             return
         self._stopped = True
-        if self._demo_task is not None and not self._demo_task.done():
-            self._demo_task.cancel()
         try:
+            await stop_demo(self._demo_task)
             await self.orchestrator.shutdown()
         finally:
             if self.observers is not None:
