@@ -31,22 +31,32 @@ The detector and trend state is checkpointed (``snapshot``/``restore``): at most
 every ``snapshot_interval_s``.  Gauges: ``series``, ``anomalies``, ``predictions``,
 ``actions``, ``quarantined``, ``cpu_pct`` (this process).  A compact summary is
 published under the topic ``fault_tolerance``.  See docs/ADAPTIVE.md.
+
+This module is the agent: sampling, events, actions, reporting, checkpoints.  The
+per-series computation (``Series``, ``Trend``, ``KINDS``) is in
+:mod:`engine.anomaly.health_signals`, the compact detector checkpoint in
+:mod:`engine.anomaly.checkpoint`, and what is kept per observed agent (counters,
+attached inbox, inbox readings) in :mod:`engine.agents.agent_tracking`.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import time
-import zlib
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
+from engine.agents.agent_tracking import (
+    AgentTrack,
+    close_quietly,
+    inbox_fill,
+    interval_latency_p99_ms,
+    rss_limit_bytes,
+)
 from engine.agents.base import BaseAgent
-from engine.anomaly import TrendPredictor, detector_from_state, make_detector
+from engine.anomaly import make_detector
+from engine.anomaly.checkpoint import pack_detector, unpack_detector
+from engine.anomaly.health_signals import KINDS, MiB, Series, Trend
 from engine.recovery import (
     QUARANTINE,
     RELEASE,
@@ -57,229 +67,9 @@ from engine.recovery import (
     RecoveryPolicy,
 )
 
-MiB = 2**20
 STATE_VERSION = 1
 
-
-@dataclass(frozen=True)
-class Kind:
-    """What a series measures: its unit and the smallest deviation worth an event."""
-
-    unit: str
-    floor: float
-
-
-KINDS: dict[str, Kind] = {
-    "cpu": Kind("%", 10.0),
-    "mem": Kind("%", 2.0),
-    "mib": Kind("MiB", 16.0),
-    "age": Kind("s", 0.5),
-    "rate": Kind("/s", 5.0),
-    "errors": Kind("/s", 0.5),
-    "cycle": Kind("ms", 50.0),
-    "latency": Kind("ms", 2.0),
-    "fill": Kind("", 0.05),
-    "bps": Kind("B/s", float(MiB)),
-    "load": Kind("", 0.5),
-    "temp": Kind("°C", 2.0),
-}
-
 _AGENT_UP = ("running", "throttled", "paused")
-
-
-class Series:
-    """One telemetry series: its detector, a slow mean (for the practical floor), the
-    last score and when it last raised an event."""
-
-    __slots__ = ("det", "hi", "kind", "last_event", "last_score", "last_value", "lo", "mean", "n", "name",
-                 "target")
-
-    #: Points after which a break of a perfectly flat series counts (the detector's learning period).
-    LEARN = 150
-
-    def __init__(self, name: str, kind: str, target: str, det: Any) -> None:
-        self.name, self.kind, self.target, self.det = name, kind, target, det
-        self.mean = math.nan
-        self.lo = self.hi = math.nan
-        self.n = 0
-        self.last_value = math.nan
-        self.last_score = 0.0
-        self.last_event = -math.inf
-
-    def update(self, value: float, wall: float) -> tuple[float, float]:
-        """Score ``value``; returns (score, deviation from the mean before it).
-
-        The sentinel's out-of-range rule needs a range of non-zero width, so a series
-        that was perfectly flat (an error rate of 0, an empty queue) would only build
-        up weak sequence evidence when it breaks.  Here leaving a flat range after the
-        learning period scores 1.0 as well; the kind's floor decides whether it matters.
-        """
-        score = self.det.update(value, wall)
-        dev = abs(value - self.mean) if self.n else 0.0
-        if self.n >= self.LEARN and self.lo == self.hi and value != self.lo:
-            score = 1.0
-        if self.n:
-            self.mean += 0.05 * (value - self.mean)
-            self.lo, self.hi = min(self.lo, value), max(self.hi, value)
-        else:
-            self.mean = self.lo = self.hi = value
-        self.n += 1
-        self.last_value, self.last_score = value, score
-        return score, dev
-
-
-class Trend:
-    """A trend toward a limit: a straight line (``TrendPredictor``), how steadily the
-    series rises, and whether it is *settling* toward a level.
-
-    A straight line extrapolates every warm-up as if it went on forever (a
-    temperature approaching its steady state looks linear at first).  So the trend
-    also regresses the local slope on the local value (``dx/dt = a + b x``, O(1)
-    exponentially weighted sums, midpoints so white noise adds no bias): a
-    significantly negative ``b`` means first-order settling toward ``x_inf = -a/b``
-    with time constant ``-1/b``.  Then the limit is reached only if ``x_inf`` is past
-    it, after ``tau * ln((x_inf - x) / (x_inf - limit))`` -- never sooner than the
-    straight line says.
-    """
-
-    __slots__ = ("eta", "k", "last_emit", "last_eta", "prev", "prev_t", "rise", "sums", "tp")
-
-    def __init__(self, halflife: float) -> None:
-        self.tp = TrendPredictor(halflife=halflife, min_points=5)
-        self.rise = 0.0
-        self.prev: float | None = None
-        self.prev_t = 0.0
-        self.sums = [0.0] * 7  # W, W*m, W*s, W*m*m, W*m*s, W*s*s, sum of W^2
-        self.k = 0
-        self.last_emit = -math.inf
-        self.last_eta: float | None = None
-        self.eta: float | None = None
-
-    def update(self, value: float, t: float) -> None:
-        if not math.isfinite(value):
-            return
-        if self.prev is not None:
-            self.rise += 0.2 * ((1.0 if value > self.prev else 0.0) - self.rise)
-            dt = t - self.prev_t
-            if dt > 0.0:
-                d = 0.5 ** (dt / self.tp.halflife)
-                m, sl = 0.5 * (value + self.prev), (value - self.prev) / dt
-                w, wm, ws, wmm, wms, wss, w2 = (x * d for x in self.sums)
-                self.sums = [w + 1.0, wm + m, ws + sl, wmm + m * m, wms + m * sl, wss + sl * sl,
-                             w2 * d + 1.0]
-                self.k += 1
-        self.prev, self.prev_t = value, t
-        self.tp.update(value, t)
-
-    @property
-    def sustained(self) -> bool:
-        """Whether most recent samples rose (a leak, not one allocation)."""
-        return self.rise >= 0.7 and self.tp.n >= self.tp.min_points
-
-    def settling(self) -> tuple[float, float] | None:
-        """``(x_inf, tau)`` when the series significantly settles toward a level, else None."""
-        w, wm, ws, wmm, wms, wss, w2 = self.sums
-        if self.k < 8 or w <= 0.0:
-            return None
-        mm, ms = wm / w, ws / w
-        vm, cms, vs = wmm / w - mm * mm, wms / w - mm * ms, wss / w - ms * ms
-        if vm <= 1e-12 * max(1.0, mm * mm):
-            return None
-        b = cms / vm
-        if b >= 0.0:
-            return None
-        n_eff = w * w / w2
-        se = math.sqrt(max(vs - b * b * vm, 0.0) / (vm * max(n_eff - 2.0, 1.0)))
-        if -b < 3.0 * se:
-            return None
-        return (ms - b * mm) / -b, -1.0 / b
-
-    def time_to(self, limit: float, horizon: float | None = None) -> float | None:
-        """Seconds until the series reaches the ceiling ``limit`` (0.0 if past it), or None."""
-        if self.k < 8:  # too few slopes to tell a leak from a warm-up
-            return None
-        eta = self.tp.time_to_threshold(limit, horizon=horizon)
-        if not eta:  # None, or already there
-            return eta
-        settle = self.settling()
-        if settle is None or self.prev is None:
-            return eta
-        x_inf, tau = settle
-        if x_inf <= limit:
-            return None  # it levels off below the limit
-        if self.prev < limit:
-            eta = max(eta, tau * math.log((x_inf - self.prev) / (x_inf - limit)))
-        return None if horizon is not None and eta > horizon else eta
-
-    def reset(self) -> None:
-        self.tp.reset()
-        self.rise, self.prev, self.eta = 0.0, None, None
-        self.sums, self.k = [0.0] * 7, 0
-
-    def state(self) -> dict[str, Any]:
-        return {"tp": self.tp.state(), "rise": self.rise, "prev": self.prev, "prev_t": self.prev_t,
-                "sums": list(self.sums), "k": self.k}
-
-    @classmethod
-    def from_state(cls, halflife: float, state: dict[str, Any]) -> Trend:
-        tr = cls(halflife)
-        tp = TrendPredictor.from_state(state["tp"])
-        tp.halflife = halflife
-        tr.tp = tp
-        tr.rise = float(state["rise"])
-        tr.prev = None if state["prev"] is None else float(state["prev"])
-        tr.prev_t = float(state.get("prev_t", 0.0))
-        sums = [float(x) for x in state.get("sums", ())]
-        if len(sums) == 7:
-            tr.sums, tr.k = sums, int(state.get("k", 0))
-        return tr
-
-
-class _AgentTrack:
-    """What the agent remembers about one observed agent between cycles."""
-
-    __slots__ = (
-        "cpu",
-        "cycle_max",
-        "errors",
-        "fill",
-        "hist",
-        "incarnation",
-        "mailbox",
-        "mb_gen",
-        "msgs_in",
-        "msgs_out",
-        "pid",
-        "restarted_at",
-        "t",
-        "tasks",
-    )
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.pid = 0
-        self.incarnation = -1
-        self.cpu = self.msgs_in = self.msgs_out = self.errors = self.tasks = 0.0
-        self.hist: tuple[int, ...] = ()
-        self.restarted_at = -math.inf
-        self.cycle_max = 0.0
-        self.mailbox: Any = None
-        self.mb_gen = -1
-        self.fill = 0.0
-
-
-def _pack_detector(det: Any) -> bytes:
-    state = det.state()
-    for arr in state["arrays"].values():
-        arr["b64"] = base64.b64decode(arr["b64"])  # raw bytes: msgpack bin, no base64 bloat
-    return zlib.compress(msgspec.msgpack.encode(state), 6)
-
-
-def _unpack_detector(blob: bytes) -> Any:
-    state = msgspec.msgpack.decode(zlib.decompress(blob))
-    for arr in state["arrays"].values():
-        arr["b64"] = base64.b64encode(arr["b64"]).decode("ascii")
-    return detector_from_state(state)
 
 
 class FaultToleranceAgent(BaseAgent):
@@ -307,7 +97,7 @@ class FaultToleranceAgent(BaseAgent):
             "crash_loop_window_s", "max_restarts", "restart_window_s") if k in o}
         self.series: dict[str, Series] = {}
         self.trends: dict[str, Trend] = {}
-        self.tracks: dict[str, _AgentTrack] = {}
+        self.tracks: dict[str, AgentTrack] = {}
         self.policy = RecoveryPolicy()
         self.planner = RecoveryPlanner(self.policy)
         self.counts = {"anomalies": 0, "predictions": 0, "actions": 0, "points": 0}
@@ -384,8 +174,8 @@ class FaultToleranceAgent(BaseAgent):
     def on_stop(self) -> None:
         """Unmap the inboxes this agent reads."""
         for track in self.tracks.values():
-            _close(track.mailbox)
-        _close(self._orch_mailbox)
+            track.close()
+        close_quietly(self._orch_mailbox)
 
     # --- the cycle ----------------------------------------------------------------------
 
@@ -425,7 +215,7 @@ class FaultToleranceAgent(BaseAgent):
             saved = self._restored.pop(name, None)
             if saved is not None and saved[0] == kind:
                 try:
-                    det = _unpack_detector(saved[1])
+                    det = unpack_detector(saved[1])
                     if int(det.params["table_bits"]) != self.table_bits:
                         det = None
                 except Exception as exc:  # a damaged checkpoint only costs learning time
@@ -547,116 +337,119 @@ class FaultToleranceAgent(BaseAgent):
         self._predict("machine/temperature", "machine", tr, celsius, self.thermal_critical,
                       f"temperature ({source}) reaches thermal_critical", "°C", now, wall)
 
-    def _mailbox_stats(self, track: _AgentTrack, slot: int, generation: int) -> Any:
-        if track.mailbox is None or track.mb_gen != generation:
-            _close(track.mailbox)
-            track.mailbox, track.mb_gen = None, generation
-            try:
-                from engine.channels import Mailbox
-
-                track.mailbox = Mailbox.attach(self.context.mailbox_name(slot, generation))
-            except Exception:  # it is being created or was just removed: next cycle
-                return None
-        try:
-            return track.mailbox.statistics()
-        except Exception:
-            _close(track.mailbox)
-            track.mailbox = None
-            return None
-
     def _sample_agents(self, now: float, wall: float, slow: bool = True) -> list[AgentHealth]:
-        from engine.channels import Lane
-
+        """Every live agent's series and trends; their health for the recovery planner."""
         ctx = self.context
         table = ctx.status_table
         now_ns = time.monotonic_ns()
         healths: list[AgentHealth] = []
         live: set[str] = set()
         for entry in ctx.communicator.directory.live_entries():
-            aid = entry.agent_id
             row = table.read(entry.slot)
-            if row.torn or row.agent_id != aid:
+            if row.torn or row.agent_id != entry.agent_id:
                 continue
-            live.add(aid)
-            track = self.tracks.get(aid)
-            if track is None:
-                track = self.tracks[aid] = _AgentTrack()
-            state = row.state.label
-            new_life = row.incarnation != track.incarnation or row.pid != track.pid
-            if new_life:
-                if track.incarnation >= 0:
-                    track.restarted_at = now
-                for suffix in ("/rss", "/queue"):
-                    if aid + suffix in self.trends:
-                        self.trends[aid + suffix].reset()
-                track.cycle_max = 0.0
-            quiet = now - track.restarted_at < self.grace_s
-            up = state in _AGENT_UP
-            stats = self._mailbox_stats(track, entry.slot, entry.generation) if slow else None
-            if stats is not None:
-                track.fill = max([ch.queued_bytes / ch.capacity for (_, lane), ch in stats.channels.items()
-                                  if lane != Lane.CONTROL and ch.capacity] or [0.0])
-            fill = track.fill
-            track.cycle_max = max(row.cycle_ms / 1000.0, track.cycle_max * 0.98)
-            if up:
-                def feed(name: str, kind: str, value: float | None, aid: str = aid, quiet: bool = quiet) -> None:
-                    self._feed(f"{aid}/{name}", kind, aid, value, now, wall, quiet)
-
-                feed("rss", "mib", row.rss_bytes / MiB)
-                feed("heartbeat_age", "age", row.heartbeat_age_s(now_ns))
-                feed("cycle_ms", "cycle", row.cycle_ms)
-                if stats is not None:
-                    feed("queue", "fill", fill)
-                dt = now - track.t
-                if not new_life and dt > 0:
-                    feed("cpu", "cpu", (row.cpu_time_s - track.cpu) / dt * 100.0)
-                    feed("msgs_in", "rate", (row.msgs_in - track.msgs_in) / dt)
-                    feed("msgs_out", "rate", (row.msgs_out - track.msgs_out) / dt)
-                    feed("errors", "errors", (row.errors - track.errors) / dt)
-                    feed("tasks", "rate", (row.tasks_done - track.tasks) / dt)
-                if stats is not None:
-                    hist = stats.total.latency_histogram
-                    if track.hist and len(track.hist) == len(hist):
-                        p99 = _p99_ms([max(0, a - b) for a, b in zip(hist, track.hist)])
-                        feed("latency_p99", "latency", p99)
-                    track.hist = tuple(hist)
-            track.t, track.pid, track.incarnation = now, row.pid, row.incarnation
-            track.cpu, track.msgs_in, track.msgs_out = row.cpu_time_s, row.msgs_in, row.msgs_out
-            track.errors, track.tasks = row.errors, row.tasks_done
-            rss_eta = queue_eta = None
-            rss_limit = _rss_limit_bytes(ctx.config, entry.agent_type)
-            sustained = False
-            if up:
-                tr = self._trend(f"{aid}/rss")
-                tr.update(float(row.rss_bytes), now)
-                sustained = tr.sustained
-                if rss_limit:
-                    rss_eta = self._predict(f"{aid}/rss", aid, tr, float(row.rss_bytes), float(rss_limit),
-                                            f"{aid} reaches its RSS limit", " MiB", now, wall,
-                                            need_sustained=True, scale=1.0 / MiB)
-                qt = self._trend(f"{aid}/queue")
-                if stats is not None:
-                    qt.update(fill, now)
-                    self._predict(f"{aid}/queue", aid, qt, fill, 1.0, f"{aid}'s inbox fills up",
-                                  "", now, wall, need_sustained=True)
-                queue_eta = qt.eta
-            if entry.agent_type == "thermal" and self.thermal is None and up and slow:
-                temps = [v for k, v in row.gauges if k.startswith("temp")]
-                if temps:
-                    self._temperature(max(temps), f"model of {aid}", now, wall)
-            if aid != self.agent_id:
-                healths.append(AgentHealth(
-                    agent_id=aid, agent_type=entry.agent_type, incarnation=row.incarnation, state=state,
-                    heartbeat_age_s=row.heartbeat_age_s(now_ns), cycle_s=track.cycle_max,
-                    rss_bytes=row.rss_bytes, rss_limit_bytes=rss_limit, rss_eta_s=rss_eta,
-                    rss_sustained=sustained, queue_fill=fill, queue_eta_s=queue_eta))
+            live.add(entry.agent_id)
+            health = self._sample_agent(entry, row, now, wall, now_ns, slow)
+            if health is not None:
+                healths.append(health)
         if slow:
             self._sample_orchestrator_inbox(now, wall)
         self._prune(live)
         return healths
 
+    def _sample_agent(self, entry: Any, row: Any, now: float, wall: float, now_ns: int,
+                      slow: bool) -> AgentHealth | None:
+        """One agent's series and trends from its status ``row`` (and inbox when ``slow``);
+        its health, or None for this agent itself."""
+        aid = entry.agent_id
+        track = self.tracks.get(aid)
+        if track is None:
+            track = self.tracks[aid] = AgentTrack()
+        state = row.state.label
+        new_life = track.is_new_life(row)
+        if new_life:
+            if track.incarnation >= 0:
+                track.restarted_at = now
+            for suffix in ("/rss", "/queue"):
+                if aid + suffix in self.trends:
+                    self.trends[aid + suffix].reset()
+            track.cycle_max = 0.0
+        quiet = now - track.restarted_at < self.grace_s
+        up = state in _AGENT_UP
+        stats = None
+        if slow:
+            stats = track.inbox_statistics(self.context.mailbox_name, entry.slot, entry.generation)
+        if stats is not None:
+            track.fill = inbox_fill(stats)
+        fill = track.fill
+        track.cycle_max = max(row.cycle_ms / 1000.0, track.cycle_max * 0.98)
+        if up:
+            self._feed_agent_series(aid, track, row, stats, new_life=new_life, quiet=quiet, now=now,
+                                    wall=wall, now_ns=now_ns)
+        track.remember(row, now)
+        rss_eta = queue_eta = None
+        rss_limit = rss_limit_bytes(self.context.config, entry.agent_type)
+        sustained = False
+        if up:
+            rss_eta, queue_eta, sustained = self._predict_agent(aid, row, stats, fill, rss_limit, now, wall)
+        if entry.agent_type == "thermal" and self.thermal is None and up and slow:
+            temps = [v for k, v in row.gauges if k.startswith("temp")]
+            if temps:
+                self._temperature(max(temps), f"model of {aid}", now, wall)
+        if aid == self.agent_id:
+            return None
+        return AgentHealth(
+            agent_id=aid, agent_type=entry.agent_type, incarnation=row.incarnation, state=state,
+            heartbeat_age_s=row.heartbeat_age_s(now_ns), cycle_s=track.cycle_max,
+            rss_bytes=row.rss_bytes, rss_limit_bytes=rss_limit, rss_eta_s=rss_eta,
+            rss_sustained=sustained, queue_fill=fill, queue_eta_s=queue_eta)
+
+    def _feed_agent_series(self, aid: str, track: AgentTrack, row: Any, stats: Any, *, new_life: bool,
+                           quiet: bool, now: float, wall: float, now_ns: int) -> None:
+        """Score a running agent's values: RSS, heartbeat age, cycle time, inbox fill and
+        latency, and the rates since the previous row of the same life."""
+        def feed(name: str, kind: str, value: float | None) -> None:
+            self._feed(f"{aid}/{name}", kind, aid, value, now, wall, quiet)
+
+        feed("rss", "mib", row.rss_bytes / MiB)
+        feed("heartbeat_age", "age", row.heartbeat_age_s(now_ns))
+        feed("cycle_ms", "cycle", row.cycle_ms)
+        if stats is not None:
+            feed("queue", "fill", track.fill)
+        dt = now - track.t
+        if not new_life and dt > 0:
+            feed("cpu", "cpu", (row.cpu_time_s - track.cpu) / dt * 100.0)
+            feed("msgs_in", "rate", (row.msgs_in - track.msgs_in) / dt)
+            feed("msgs_out", "rate", (row.msgs_out - track.msgs_out) / dt)
+            feed("errors", "errors", (row.errors - track.errors) / dt)
+            feed("tasks", "rate", (row.tasks_done - track.tasks) / dt)
+        if stats is not None:
+            hist = stats.total.latency_histogram
+            feed("latency_p99", "latency", interval_latency_p99_ms(hist, track.hist))
+            track.hist = tuple(hist)
+
+    def _predict_agent(self, aid: str, row: Any, stats: Any, fill: float, rss_limit: int, now: float,
+                       wall: float) -> tuple[float | None, float | None, bool]:
+        """Extend a running agent's RSS and inbox trends; returns (seconds until its RSS
+        limit, seconds until its inbox is full, whether its RSS rises steadily)."""
+        rss_eta = None
+        tr = self._trend(f"{aid}/rss")
+        tr.update(float(row.rss_bytes), now)
+        sustained = tr.sustained
+        if rss_limit:
+            rss_eta = self._predict(f"{aid}/rss", aid, tr, float(row.rss_bytes), float(rss_limit),
+                                    f"{aid} reaches its RSS limit", " MiB", now, wall,
+                                    need_sustained=True, scale=1.0 / MiB)
+        qt = self._trend(f"{aid}/queue")
+        if stats is not None:
+            qt.update(fill, now)
+            self._predict(f"{aid}/queue", aid, qt, fill, 1.0, f"{aid}'s inbox fills up",
+                          "", now, wall, need_sustained=True)
+        return rss_eta, qt.eta, sustained
+
     def _sample_orchestrator_inbox(self, now: float, wall: float) -> None:
-        from engine.channels import Lane, Mailbox
+        """The orchestrator's inbox: fill (and its trend toward full) and latency p99."""
+        from engine.channels import Mailbox
 
         if self._orch_mailbox is None:
             try:
@@ -667,24 +460,22 @@ class FaultToleranceAgent(BaseAgent):
             stats = self._orch_mailbox.statistics()
         except Exception:
             return
-        fill = max([ch.queued_bytes / ch.capacity for (_, lane), ch in stats.channels.items()
-                    if lane != Lane.CONTROL and ch.capacity] or [0.0])
+        fill = inbox_fill(stats)
         self._feed("orchestrator/queue", "fill", "orchestrator", fill, now, wall)
         tr = self._trend("orchestrator/queue")
         tr.update(fill, now)
         self._predict("orchestrator/queue", "orchestrator", tr, fill, 1.0,
                       "the orchestrator's inbox fills up", "", now, wall, need_sustained=True)
         hist = stats.total.latency_histogram
-        if self._orch_hist and len(self._orch_hist) == len(hist):
-            p99 = _p99_ms([max(0, a - b) for a, b in zip(hist, self._orch_hist)])
-            self._feed("orchestrator/latency_p99", "latency", "orchestrator", p99, now, wall)
+        p99 = interval_latency_p99_ms(hist, self._orch_hist)
+        self._feed("orchestrator/latency_p99", "latency", "orchestrator", p99, now, wall)
         self._orch_hist = tuple(hist)
 
     def _prune(self, live: set[str]) -> None:
         """Forget agents that are gone: their series, trends, inbox mapping, planner record."""
         gone = [aid for aid in self.tracks if aid not in live]
         for aid in gone:
-            _close(self.tracks.pop(aid).mailbox)
+            self.tracks.pop(aid).close()
             prefix = aid + "/"
             for name in [n for n in self.series if n.startswith(prefix)]:
                 del self.series[name]
@@ -774,7 +565,7 @@ class FaultToleranceAgent(BaseAgent):
         detectors: dict[str, list[Any]] = {}
         used = dropped = 0
         for name, s in self.series.items():
-            blob = _pack_detector(s.det)
+            blob = pack_detector(s.det)
             if used + len(blob) + len(name) + 16 > budget:
                 dropped += 1
                 continue
@@ -805,24 +596,3 @@ def _configured_cycle_interval(cfg: Any, agent_type: str) -> float:
     section = cfg.agent_section(agent_type)
     return 0.5 if section is None else float(section.cycle_interval)
 
-
-def _rss_limit_bytes(cfg: Any, agent_type: str) -> int:
-    section = cfg.agent_section(agent_type)
-    return 0 if section is None else int(section.rss_limit_mb or 0) * MiB
-
-
-def _p99_ms(hist: list[int]) -> float | None:
-    if not any(hist):
-        return None
-    from engine.channels import percentile_from_histogram
-
-    ns = percentile_from_histogram(hist, 0.99)
-    return None if ns is None else ns / 1e6
-
-
-def _close(resource: Any) -> None:
-    if resource is not None:
-        try:
-            resource.close()
-        except Exception:
-            pass

@@ -16,8 +16,9 @@ import pytest
 
 from engine import Orchestrator
 from engine.agents.context import AgentContext
-from engine.agents.fault_tolerance import FaultToleranceAgent, Trend
+from engine.agents.fault_tolerance import FaultToleranceAgent
 from engine.anomaly import make_detector
+from engine.anomaly.health_signals import Trend
 from engine.config import default_config
 from engine.dispatch import NoAgentAvailable
 from engine.recovery import AgentHealth, RecoveryPlanner, RecoveryPolicy
