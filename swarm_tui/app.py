@@ -24,6 +24,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import LineFilter
 from textual.screen import ModalScreen
 
 from engine import SwarmConfig, SwarmError, default_config
@@ -98,8 +99,7 @@ class SwarmApp(App[int]):
         super().__init__()
         self.ascii = ascii
         charts.set_ascii(ascii)
-        if ascii:  # everything drawn goes through the app's line filters (as NO_COLOR's does)
-            self._filters.append(AsciiFilter())
+        self._ascii_filter = AsciiFilter() if ascii else None
         self.source = source
         self.refresh_interval = refresh
         self.duration = duration
@@ -117,6 +117,11 @@ class SwarmApp(App[int]):
         """The source, when it is a replay (it has transport controls), else ``None``."""
         self.dashboard = DashboardScreen(mode=source.mode, name=source.config.name,
                                          thermal_critical=source.config.performance_thresholds.thermal_critical)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters (colour, NO_COLOR), then ASCII mode's: every drawn line goes through them."""
+        filters = super().get_line_filters()
+        return filters if self._ascii_filter is None else [*filters, self._ascii_filter]
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -69,9 +69,17 @@ class AsciiFilter(LineFilter):
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         """The segments with their text transliterated; styles and control codes kept."""
         return [
-            segment if segment.control or segment.text.isascii() else Segment(to_ascii(segment.text), segment.style)
+            segment if segment.control or segment.text.isascii() else Segment(_same_width(segment.text), segment.style)
             for segment in segments
         ]
+
+
+def _same_width(text: str) -> str:
+    """:func:`to_ascii`, padded or cut to the cells ``text`` took (sequences such as an
+    emoji with a variation selector are one character of output for two cells)."""
+    plain = to_ascii(text)
+    width = cell_len(text)
+    return plain if len(plain) == width else plain[:width].ljust(width)
 
 
 def unicode_terminal(environ: Mapping[str, str] | None = None) -> bool:
@@ -93,7 +101,7 @@ def unicode_terminal(environ: Mapping[str, str] | None = None) -> bool:
         value = env.get(name, "")
         if not value:
             continue
-        if name == "LC_CTYPE" and value == "C.UTF-8" and lang in ("C", "POSIX"):
-            return False  # Python's coercion of the C locale, not the terminal's
+        if name == "LC_CTYPE" and value in ("C.UTF-8", "C.utf8", "UTF-8") and lang in ("C", "POSIX"):
+            return False  # Python's coercion of the C locale (UTF-8 on macOS), not the terminal's
         return "utf8" in value.lower().replace("-", "").replace("_", "")
     return True

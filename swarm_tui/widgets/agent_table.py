@@ -76,7 +76,7 @@ def fit_cell(cell: Cell, width: int) -> list[tuple[str, str]]:
             n = room
         runs.append((text, style))
         room -= n
-    runs.append(("…", cell[min(len(runs), len(cell) - 1)][1] if cell else ""))
+    runs.append(("…", runs[-1][1] if runs else cell[0][1] if cell else ""))
     return runs
 
 
@@ -259,11 +259,11 @@ class AgentTable(ScrollView, can_focus=True):
         self.move_cursor(len(self._row_ids) - 1)
 
     def action_scroll_right(self) -> None:
-        """Scroll sideways to the next column."""
+        """Scroll sideways to the next column (at the end: as far as the last column needs)."""
         x = self.scroll_offset.x + FIXED_WIDTH
         starts = [start for start in COLUMN_STARTS[FIXED_COLUMNS:] if start > x]
-        if starts:
-            self.scroll_to(x=starts[0] - FIXED_WIDTH, animate=False)
+        target = starts[0] - FIXED_WIDTH if starts else self.max_scroll_x
+        self.scroll_to(x=min(target, self.max_scroll_x), animate=False)
 
     def action_scroll_left(self) -> None:
         """Scroll sideways back to the previous column."""
@@ -383,8 +383,8 @@ class AgentTable(ScrollView, can_focus=True):
             segments: list[Segment] = []
             for column in AGENT_COLUMNS:
                 label = column.label
-                if column.key == self.sort_key:
-                    label = f"{label}{'▼' if self.sort_reverse else '▲'}"
+                if column.key == self.sort_key:  # the arrow stays; a long label gives way
+                    label = f"{label[: column.width - 1]}{'▼' if self.sort_reverse else '▲'}"
                 segments.extend(self._cell_segments(((label, ""),), column, base, base))
             self._header = Strip(segments, TABLE_WIDTH)
         return self._header
@@ -451,6 +451,10 @@ class AgentTable(ScrollView, can_focus=True):
         self._clear_caches()
         super().notify_style_update()
 
+    def on_resize(self) -> None:
+        """A smaller table keeps the cursor's row in view."""
+        self.call_after_refresh(self._scroll_to_cursor)
+
     def on_focus(self) -> None:
         self.refresh()
 
@@ -480,6 +484,7 @@ class AgentTable(ScrollView, can_focus=True):
             self.virtual_size = Size(TABLE_WIDTH, len(ids) + 1)
             self.cursor_row = ids.index(cursor) if cursor in ids else min(self.cursor_row, max(len(ids) - 1, 0))
             self._scroll_to_cursor()
+            self.call_after_refresh(self._scroll_to_cursor)  # a scroll bar that appears only after layout
             self.refresh()
             return
         old = self._rows

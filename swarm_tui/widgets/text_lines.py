@@ -53,9 +53,10 @@ class TextLines(Widget):
         if not self.is_mounted:
             return
         width, height = self.content_size
-        if width <= 0 or height <= 0:
-            return
         self._built_for = (width, height)
+        if width <= 0 or height <= 0:  # nothing to draw, and nothing stale either
+            self._lines, self._keys = [], []
+            return
         text = self.build(width, height)
         lines = list(text.wrap(self.app.console, width) if self.WRAP else text.split("\n", allow_blank=True))
         lines = lines[:height]

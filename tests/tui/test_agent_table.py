@@ -114,3 +114,42 @@ async def test_a_new_frame_repaints_only_the_rows_that_changed(fixed_app) -> Non
         await pilot.pause(0.1)
         assert sorted(set(drawn)) == [1 + table.agents.index(next(a for a in table.agents if a.id == target.id))]
         assert "77.7%" in render_line(drawn[0]).text
+
+
+async def test_cursor_stays_in_view_when_a_filter_is_cleared() -> None:
+    """Cursor on row 40 of 47, filter to that agent, clear: the table scrolls back to the cursor."""
+    from engine import default_config
+    from swarm_tui.app import make_app
+    from swarm_tui.fixed_source import FixedSource
+
+    source = FixedSource(config=default_config().with_overrides(name="sample-swarm", max_agents=64))
+    app = make_app(source=source, refresh=0.05)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await ready(pilot)
+        for _ in range(40):
+            await source.create_agent("echo")
+        table = app.dashboard.table
+        await wait_for(pilot, lambda: table.row_count >= 47, what="47 rows")
+        target = table.agents[40].id
+        table.move_to(target)
+        await pilot.press("slash", *f"id:{target}", "enter")
+        await wait_for(pilot, lambda: table.row_count == 1, what="one row")
+        assert table.scroll_offset.y == 0
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.row_count >= 47, what="all rows again")
+        await pilot.pause(0.2)
+        top, visible = table.scroll_offset.y, table.scrollable_content_region.height - 1
+        assert table.cursor_agent_id == target
+        assert top <= table.cursor_row < top + visible
+
+
+async def test_the_sort_arrow_shows_on_a_full_width_label(fixed_app) -> None:
+    """Sorting by tasks/s (a label as wide as its column) still shows the direction."""
+    app = fixed_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await ready(pilot)
+        table = app.dashboard.table
+        table.sort_by("tasks")
+        await pilot.pause()
+        header = table.render_line(0).text
+        assert ("tasks/▼" if table.sort_reverse else "tasks/▲") in header

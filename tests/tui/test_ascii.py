@@ -31,6 +31,7 @@ def _screen_text(app: object) -> list[str]:
         ({}, True),
         ({"LANG": "C", "LC_CTYPE": "C.UTF-8"}, False),  # Python's own coercion of LANG=C
         ({"LC_CTYPE": "C.UTF-8"}, True),
+        ({"LANG": "C", "LC_CTYPE": "UTF-8"}, False),  # the same coercion on macOS
         ({"LANG": "en_US.ISO-8859-1"}, False),
         ({"LC_ALL": "de_DE.utf8", "LANG": "C"}, True),
         ({"LANG": "en_US.UTF-8", "TERM": "vt100"}, False),
@@ -49,6 +50,19 @@ def test_to_ascii_keeps_every_cell() -> None:
     assert to_ascii("│● ▲▼ 12µs 40°C…│") == "|* ^v 12us 40oC~|"
     assert to_ascii("🔎x") == "??x"
     assert to_ascii("plain") == "plain"
+
+
+def test_the_filter_keeps_each_segment_width() -> None:
+    """An emoji with a variation selector (two cells, two code points) stays two cells wide."""
+    from rich.cells import cell_len
+    from rich.segment import Segment
+    from textual.color import Color
+
+    from swarm_tui.glyphs import AsciiFilter
+
+    for text in ("⚠️ hot", "👨‍👩‍👧 x", "╭─●─╮"):
+        out = AsciiFilter().apply([Segment(text)], Color(0, 0, 0))
+        assert out[0].text.isascii() and len(out[0].text) == cell_len(text), text
 
 
 def test_ascii_charts_keep_their_levels() -> None:

@@ -50,3 +50,17 @@ async def test_a_padding_change_rebuilds_the_lines_for_the_new_width(fixed_app) 
         shown = [panel.render_line(y).text.rstrip() for y in range(height)]
         expected = [line.plain.rstrip() for line in panel.build(width, height).split("\n")][:height]
         assert shown[: len(expected)] == expected
+
+
+async def test_a_terminal_too_narrow_for_the_panels_does_not_crash(fixed_app) -> None:
+    """At 14 columns the panels have no room; the app keeps running and redraws when widened."""
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.resize_terminal(14, 40)
+        await pilot.pause(0.3)
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert app.is_running
+        panel = app.dashboard.query_one(MachinePanel)
+        assert "mem" in "".join(panel.render_line(y).text for y in range(panel.content_size.height))
